@@ -1,0 +1,139 @@
+"""Test databases: every test that asks for one gets a fresh catalogue on each backend.
+
+`database_url` is parametrised over SQLite and PostgreSQL, so one pytest run covers both;
+`--db sqlite` or `--db postgresql` narrows it. SQLite catalogues are files in the test's
+temp dir; PostgreSQL ones are databases cloned from a migrated template and dropped after.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.db import make_engine
+from app.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=(*BACKENDS, "all"),
+        default=os.environ.get("TEST_DB", "all"),
+        help="which backend(s) the database tests run on (default: all)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--db")
+        backends = BACKENDS if chosen == "all" else (chosen,)
+        metafunc.parametrize("backend", backends, scope="session")
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _admin_engine():  # type: ignore[no-untyped-def]
+    return create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+
+
+def _pg_url(name: str) -> str:
+    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def _pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that each test clones (much faster than migrating)."""
+    name = f"newscat_tpl_{_worker()}_{uuid.uuid4().hex[:8]}"
+    admin = _admin_engine()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        if os.environ.get("NEWSCAT_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}")
+    engine = make_engine(_pg_url(name))
+    upgrade(engine)
+    engine.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "catalogue.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def empty_database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty (unmigrated) catalogue URL on this test's backend."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalogue.db'}"
+        return
+    request.getfixturevalue("_pg_template")  # skips cleanly when PostgreSQL is down
+    yield from _fresh_pg_database(template=None)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh catalogue at the newest schema, on this test's backend."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("_sqlite_template")
+        target = tmp_path / "catalogue.db"
+        shutil.copyfile(template, target)
+        yield f"sqlite:///{target}"
+        return
+    yield from _fresh_pg_database(template=request.getfixturevalue("_pg_template"))
+
+
+def _fresh_pg_database(template: str | None) -> Iterator[str]:
+    name = f"newscat_test_{_worker()}_{uuid.uuid4().hex[:10]}"
+    admin = _admin_engine()
+    clause = f' TEMPLATE "{template}"' if template else ""
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+    try:
+        yield _pg_url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def shared_corpus() -> Path:
+    """The real-format corpus beside the repo; tests that need it skip when it is absent."""
+    path = SHARED / "corpus" / "powerapps"
+    if not path.is_dir():
+        pytest.skip(f"{path} is not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def seed_file() -> Path:
+    files = sorted((SHARED / "seeds").glob("*")) if (SHARED / "seeds").is_dir() else []
+    if not files:
+        pytest.skip("../shared/seeds is not present")
+    return files[0]
