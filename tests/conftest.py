@@ -49,7 +49,9 @@ def _worker() -> str:
 
 
 def _admin_engine():  # type: ignore[no-untyped-def]
-    return create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    return create_engine(
+        ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
 
 
 def _pg_url(name: str) -> str:
@@ -87,7 +89,9 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def empty_database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+def empty_database_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
     """A fresh, empty (unmigrated) catalogue URL on this test's backend."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'catalogue.db'}"

@@ -1,0 +1,74 @@
+"""One writer at a time: a second ingest into the same catalogue waits, then refuses."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from app.db import is_sqlite, sqlite_path
+
+# An arbitrary constant naming "the newscat ingest" among PostgreSQL advisory locks.
+ADVISORY_LOCK_KEY = 0x6E657773636174
+
+
+class CatalogueBusy(Exception):
+    """Another ingest held the catalogue for longer than we were willing to wait."""
+
+
+@contextmanager
+def writer_lock(engine: Engine, url: str, *, timeout: float) -> Iterator[None]:
+    if is_sqlite(url):
+        path = sqlite_path(url)
+        if path is None:
+            yield
+            return
+        with _file_lock(path.with_name(path.name + ".ingest-lock"), timeout=timeout):
+            yield
+        return
+    with _advisory_lock(engine, timeout=timeout):
+        yield
+
+
+@contextmanager
+def _file_lock(path: os.PathLike[str], *, timeout: float) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise CatalogueBusy(
+                        f"another ingest is writing to this catalogue (lock {path})"
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock, even on a crash
+
+
+@contextmanager
+def _advisory_lock(engine: Engine, *, timeout: float) -> Iterator[None]:
+    # A session-level lock on a connection of its own: PostgreSQL drops it if we die.
+    with engine.connect() as conn:
+        wait = f"{max(1, int(timeout * 1000))}ms"
+        conn.execute(text("SELECT set_config('lock_timeout', :ms, false)"), {"ms": wait})
+        try:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        except DBAPIError as exc:
+            raise CatalogueBusy("another ingest is writing to this catalogue") from exc
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            conn.commit()
