@@ -1,0 +1,370 @@
+"""The HTTP edge: pure ASGI middlewares (no BaseHTTPMiddleware, which costs a task per request).
+
+From the outside in: `EdgeMiddleware` (nosniff on every response; HEAD served as a bodiless GET),
+CORS, `ResponseCacheMiddleware` (ETag, 304, Cache-Control and a per-process LRU of whole
+responses), then gzip. The cache sits outside gzip so a hit never compresses again, and inside
+CORS so every hit still gets the headers of its own Origin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy.engine import Engine
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import DATABASE_ERRORS, database_unavailable_response
+from app.settings import Settings
+
+logger = logging.getLogger("newscat.api")
+
+API_PREFIX = "/api/v1/"
+# Generated once per process and independent of the catalogue: cached without a version probe.
+UNVERSIONED_PATHS = frozenset({"/openapi.json", "/docs", "/redoc"})
+# Liveness and readiness must reach the process every time.
+NO_STORE_PATHS = frozenset({"/healthz", "/readyz"})
+MAX_ENTRY_BYTES = 1024 * 1024
+MAX_CACHE_BYTES = 128 * 1024 * 1024
+VERSION_SQL = "SELECT version, last_ingest_at FROM catalogue_state WHERE id = 1"
+# A new release may render the same catalogue differently, so it must not reuse old ETags.
+try:
+    ETAG_SALT = importlib.metadata.version("newscat").encode()
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
+    ETAG_SALT = b"dev"
+
+NOSNIFF_HEADER = (b"x-content-type-options", b"nosniff")
+NOT_MODIFIED_HEADERS = frozenset({b"etag", b"cache-control", b"vary"})
+
+
+class VersionProbe:
+    """Reads the catalogue's version: the key that tells cached responses from stale ones.
+
+    On SQLite the read is a few microseconds on a dedicated connection, cheaper than a hop to a
+    thread, so it runs inline; that connection never waits for a lock (`busy_timeout = 0`) and
+    any trouble falls back to a pooled connection in a worker thread, the only path on PostgreSQL.
+    """
+
+    def __init__(self, state: Any) -> None:
+        # The app's `state`: the lifespan puts the engine there after this probe is made.
+        self._state = state
+        self._inline: Any = None
+        self._inline_engine: Engine | None = None
+
+    def close(self) -> None:
+        self._drop_inline()
+
+    async def fingerprint(self) -> tuple[Any, ...]:
+        engine: Engine | None = getattr(self._state, "engine", None)
+        if engine is None:
+            raise RuntimeError("the app's engine is not set: was the lifespan run?")
+        if engine.dialect.name == "sqlite":
+            try:
+                return self._read_inline(engine)
+            except Exception:
+                # Locked, missing or broken: let the pooled path wait politely or report it.
+                self._drop_inline()
+        return await anyio.to_thread.run_sync(self._read_pooled, engine)
+
+    def _read_inline(self, engine: Engine) -> tuple[Any, ...]:
+        if self._inline is None or self._inline_engine is not engine:
+            self._drop_inline()
+            connection = engine.raw_connection()
+            connection.detach()
+            connection.dbapi_connection.execute("PRAGMA busy_timeout = 0")  # type: ignore[union-attr]
+            self._inline = connection
+            self._inline_engine = engine
+        row = self._inline.dbapi_connection.execute(VERSION_SQL).fetchone()
+        return tuple(row) if row else ()
+
+    @staticmethod
+    def _read_pooled(engine: Engine) -> tuple[Any, ...]:
+        with engine.connect() as connection:
+            row = connection.exec_driver_sql(VERSION_SQL).first()
+        return tuple(row) if row else ()
+
+    def _drop_inline(self) -> None:
+        if self._inline is not None:
+            try:
+                self._inline.close()
+            finally:
+                self._inline = None
+                self._inline_engine = None
+
+
+@dataclass(slots=True)
+class CachedResponse:
+    etag: bytes
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    # None for a streamed response: too big to keep, but known to be a 200 with this ETag.
+    body: bytes | None
+
+    @property
+    def size(self) -> int:
+        return 256 + len(self.body or b"")
+
+
+def normal_query(query_string: bytes) -> bytes:
+    """Order parameters by name (stably, so repeated values keep their order) for the key."""
+    if b"&" not in query_string:
+        return query_string
+    parts = query_string.split(b"&")
+    parts.sort(key=lambda part: part.partition(b"=")[0])
+    return b"&".join(part for part in parts if part)
+
+
+def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
+    """The weak comparison RFC 9110 prescribes for If-None-Match."""
+    if if_none_match.strip() == b"*":
+        return True
+    return any(
+        candidate.strip().removeprefix(b"W/") == etag for candidate in if_none_match.split(b",")
+    )
+
+
+class ResponseCacheMiddleware:
+    """Validators, Cache-Control, and a per-process LRU of complete GET responses.
+
+    The catalogue changes only when an ingest commits, and each commit moves
+    `catalogue_state.version`; a response is therefore a pure function of (version, request),
+    which gives both the cache key and a strong ETag known before any query runs. Each worker
+    keeps its own LRU; as all of them key by version, none can serve another version's data.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        probe: VersionProbe,
+        max_age: int,
+        max_entries: int,
+        max_bytes: int = MAX_CACHE_BYTES,
+        max_entry_bytes: int = MAX_ENTRY_BYTES,
+    ) -> None:
+        self.app = app
+        self.probe = probe
+        self.cache_control = f"public, max-age={max_age}".encode()
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.max_entry_bytes = max_entry_bytes
+        self.entries: OrderedDict[tuple[Any, ...], CachedResponse] = OrderedDict()
+        self.bytes = 0
+        self.fingerprint: tuple[Any, ...] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith(API_PREFIX):
+            await self.serve(scope, receive, send, versioned=True)
+        elif path in UNVERSIONED_PATHS:
+            await self.serve(scope, receive, send, versioned=False)
+        elif path in NO_STORE_PATHS:
+            await self.app(scope, receive, self.header_setter(send, b"no-store"))
+        else:
+            await self.app(scope, receive, self.header_setter(send, self.cache_control))
+
+    def header_setter(self, send: Send, cache_control: bytes) -> Send:
+        async def send_with_cache_control(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if not any(name == b"cache-control" for name, _ in headers):
+                    ok = message["status"] in {200, 304}
+                    headers.append((b"cache-control", cache_control if ok else b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        return send_with_cache_control
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send, *, versioned: bool) -> None:
+        gzip = False
+        host = if_none_match = b""
+        for name, value in scope["headers"]:
+            if name == b"accept-encoding":
+                gzip = b"gzip" in value
+            elif name == b"if-none-match":
+                if_none_match = value
+            elif name == b"host":
+                host = value
+        # Host and scheme shape the absolute URLs in feeds and Link headers.
+        request_key = (
+            scope.get("scheme"),
+            host,
+            scope.get("root_path", ""),
+            scope["path"],
+            normal_query(scope["query_string"]),
+            gzip,
+        )
+        fingerprint: tuple[Any, ...] = ()
+        if versioned:
+            try:
+                fingerprint = await self.probe.fingerprint()
+            except DATABASE_ERRORS as exc:
+                logger.warning("catalogue version unreadable: %s", type(exc).__name__)
+                await database_unavailable_response()(scope, receive, send)
+                return
+            if fingerprint != self.fingerprint:
+                # Every entry belongs to an older catalogue now: free them at once.
+                self.entries.clear()
+                self.bytes = 0
+                self.fingerprint = fingerprint
+        key = (versioned, fingerprint, request_key)
+        entry = self.entries.get(key)
+        if entry is not None:
+            self.entries.move_to_end(key)
+            if if_none_match and etag_matches(if_none_match, entry.etag):
+                await self.send_not_modified(send, entry.headers)
+                return
+            if entry.body is not None:
+                await send({"type": "http.response.start", "status": 200, "headers": entry.headers})
+                await send({"type": "http.response.body", "body": entry.body})
+                return
+        etag = entry.etag if entry is not None else None
+        if etag is None and versioned:
+            digest = hashlib.blake2b(repr((fingerprint, request_key)).encode(), digest_size=12)
+            digest.update(ETAG_SALT)
+            etag = b'"' + digest.hexdigest().encode() + b'"'
+        await self.fill(scope, receive, send, key=key, etag=etag, if_none_match=if_none_match)
+
+    async def fill(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        key: tuple[Any, ...],
+        etag: bytes | None,
+        if_none_match: bytes,
+    ) -> None:
+        """Run the app, pass its response on, and keep it when it is a small complete 200."""
+        start: Message | None = None
+        streaming = False
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start, streaming, etag
+            if message["type"] == "http.response.start":
+                start = message
+                headers = list(message.get("headers", ()))
+                if message["status"] == 200:
+                    headers.append((b"cache-control", self.cache_control))
+                    if not any(name == b"vary" for name, _ in headers):
+                        headers.append((b"vary", b"Accept-Encoding"))
+                elif not any(name == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            if streaming:
+                await send(message)
+                return
+            body = message.get("body", b"")
+            more_body = message.get("more_body", False)
+            if start["status"] != 200 or (more_body and not chunks):
+                streaming = True
+                if start["status"] == 200 and etag is not None:
+                    start["headers"].append((b"etag", etag))
+                    self.store(key, CachedResponse(etag, 200, start["headers"], None))
+                await send(start)
+                await send(message)
+                return
+            chunks.append(body)
+            if more_body:
+                return
+            body = b"".join(chunks)
+            if etag is None:
+                etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
+            headers = start["headers"]
+            headers.append((b"etag", etag))
+            if len(body) <= self.max_entry_bytes:
+                self.store(key, CachedResponse(etag, 200, headers, body))
+            if if_none_match and etag_matches(if_none_match, etag):
+                await self.send_not_modified(send, headers)
+                return
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, capture)
+
+    async def send_not_modified(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+        # A 304 repeats the validators and caching headers of the 200 it stands for, no body.
+        kept = [(name, value) for name, value in headers if name in NOT_MODIFIED_HEADERS]
+        await send({"type": "http.response.start", "status": 304, "headers": kept})
+        await send({"type": "http.response.body", "body": b""})
+
+    def store(self, key: tuple[Any, ...], entry: CachedResponse) -> None:
+        if self.max_entries <= 0 or entry.size > self.max_bytes:
+            return
+        previous = self.entries.pop(key, None)
+        if previous is not None:
+            self.bytes -= previous.size
+        self.entries[key] = entry
+        self.bytes += entry.size
+        while len(self.entries) > self.max_entries or self.bytes > self.max_bytes:
+            _, evicted = self.entries.popitem(last=False)
+            self.bytes -= evicted.size
+
+
+class EdgeMiddleware:
+    """`X-Content-Type-Options: nosniff` on every response; HEAD answered as a bodiless GET.
+
+    FastAPI routes only declare GET, so HEAD would otherwise be a 405. The scope is copied
+    before the method is changed: the server keeps its own and must still see HEAD.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        head = scope["method"] == "HEAD"
+        if head:
+            scope = dict(scope, method="GET")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if NOSNIFF_HEADER not in headers:
+                    headers.append(NOSNIFF_HEADER)
+                message["headers"] = headers
+            elif head and message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install_middleware(app: Any, settings: Settings, probe: VersionProbe) -> None:
+    """Add the stack; Starlette wraps the last one added outermost."""
+    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_size, compresslevel=6)
+    app.add_middleware(
+        ResponseCacheMiddleware,
+        probe=probe,
+        max_age=settings.cache_max_age,
+        max_entries=settings.result_cache_size,
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "HEAD", "OPTIONS"],
+        allow_headers=["If-None-Match"],
+        allow_credentials=False,
+        expose_headers=["ETag", "Link"],
+        max_age=600,
+    )
+    app.add_middleware(EdgeMiddleware)
