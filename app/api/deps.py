@@ -1,0 +1,361 @@
+"""Dependencies shared by the routes: the session, list filters, sort and paging, and the
+article an `{id}` names. Every parameter error is collected and raised as one 422."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.orm import Session
+
+from app import cursor as cursors
+from app import query
+from app.query import ArticleFilters
+from app.search import SearchSyntaxError, parse_query
+
+__all__ = [
+    "ArticleFilters",
+    "ArticlePkDep",
+    "FiltersDep",
+    "PageDep",
+    "PageParams",
+    "SessionDep",
+    "SortDep",
+    "get_article_pk",
+    "get_filters",
+    "get_page",
+    "get_session",
+    "get_sort",
+]
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_Q_LENGTH = 500
+MAX_OFFSET = 10_000
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+SortKey = Literal[
+    "-published_at", "published_at", "-quality", "quality", "-heat", "heat", "relevance"
+]
+FacetName = Literal["topic", "provider", "type", "published", "year", "month"]
+ID_PATTERN = re.compile(r"[0-9a-f]{16}")
+# A `+02:00` offset sent unencoded in a query string arrives as ` 02:00`.
+_SPACED_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?) (\d{2}(?::?\d{2})?)$")
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with Session(request.app.state.engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+class _Errors:
+    """Parameter errors in the shape FastAPI's own validation produces."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, parameter: str, message: str) -> None:
+        self.items.append(
+            {"loc": ("query", parameter), "msg": message, "type": "value_error", "input": None}
+        )
+
+    def raise_any(self) -> None:
+        if self.items:
+            raise RequestValidationError(self.items)
+
+
+def _check_text(errors: _Errors, parameter: str, values: list[str]) -> None:
+    if any("\x00" in value for value in values):
+        errors.add(parameter, "NUL characters are not allowed")
+
+
+def _parse_instant(raw: str, *, end_of_day: bool) -> datetime:
+    """A date (its UTC midnight, or the next one for an end bound) or a zoned datetime, as
+    naive UTC. Naive datetimes are refused: a zone-less time is ambiguous in a query."""
+    text = raw.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        day = date.fromisoformat(text)
+        start = datetime(day.year, day.month, day.day)
+        return _later(start, timedelta(days=1)) if end_of_day else start
+    text = _SPACED_OFFSET.sub(r"\1+\2", text)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*", text):
+        raise ValueError("expected a date (2021-07-28) or a datetime with a time zone")
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("a datetime needs a time zone, e.g. 2021-07-28T12:00:00Z or +02:00")
+    value = value.astimezone(UTC).replace(tzinfo=None)
+    # `to` is inclusive; the catalogue keeps microseconds, so one more is the exclusive bound.
+    return _later(value, timedelta(microseconds=1)) if end_of_day else value
+
+
+def _later(value: datetime, step: timedelta) -> datetime:
+    try:
+        return value + step
+    except OverflowError:
+        return datetime.max
+
+
+def _instant(errors: _Errors, parameter: str, raw: str | None, *, end: bool) -> datetime | None:
+    if raw is None:
+        return None
+    if "\x00" in raw:
+        errors.add(parameter, "NUL characters are not allowed")
+        return None
+    try:
+        return _parse_instant(raw, end_of_day=end)
+    except (ValueError, OverflowError) as exc:
+        message = str(exc) if "expected" in str(exc) or "zone" in str(exc) else ""
+        errors.add(parameter, message or f"not a valid date or datetime: {raw!r}")
+        return None
+
+
+def _int64(description: str, example: int) -> Any:
+    return Query(description=description, examples=[example], ge=INT64_MIN, le=INT64_MAX)
+
+
+def get_filters(
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_Q_LENGTH,
+            description=(
+                'Full-text search over title and excerpt: words are AND-ed, `"a phrase"`, '
+                "`-word` excludes, `a OR b`, `word*` is a prefix. Case- and accent-insensitive, "
+                "no stemming. At most 500 characters."
+            ),
+            examples=["facial recognition -police", '"power apps" OR powerapps'],
+        ),
+    ] = None,
+    topic: Annotated[
+        list[str],
+        Query(
+            description="Repeatable: articles with any of these topics (exact name, any case)",
+            examples=[["AI", "Computer Vision"]],
+        ),
+    ] = [],  # noqa: B006  (FastAPI copies defaults; a list is how it documents repeats)
+    exclude_topic: Annotated[
+        list[str],
+        Query(description="Repeatable: articles with none of these topics", examples=[["Sports"]]),
+    ] = [],  # noqa: B006
+    provider: Annotated[
+        list[str],
+        Query(
+            description="Repeatable: articles from any of these provider domains (any case)",
+            examples=[["microsoft.com"]],
+        ),
+    ] = [],  # noqa: B006
+    exclude_provider: Annotated[
+        list[str],
+        Query(
+            description="Repeatable: articles from none of these provider domains",
+            examples=[["example.com"]],
+        ),
+    ] = [],  # noqa: B006
+    from_: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            description=(
+                "Published at or after: a date (UTC midnight) or a datetime with a zone "
+                "(`Z` or `+02:00`); a datetime without a zone is refused"
+            ),
+            examples=["2021-07-28", "2021-07-28T09:00:00+02:00"],
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        Query(
+            description=(
+                "Published at or before: a date covers that whole UTC day; or a datetime "
+                "with a zone"
+            ),
+            examples=["2021-07-31", "2021-07-31T18:00:00Z"],
+        ),
+    ] = None,
+    min_quality: Annotated[int | None, _int64("Quality at least this", 50)] = None,
+    max_quality: Annotated[int | None, _int64("Quality at most this", 90)] = None,
+    min_heat: Annotated[int | None, _int64("Heat at least this (-1 means unknown)", 0)] = None,
+    max_heat: Annotated[int | None, _int64("Heat at most this", 100)] = None,
+    published: Annotated[
+        bool | None,
+        Query(description="`true` or `false`: the article's published state", examples=[True]),
+    ] = None,
+    type_: Annotated[
+        str | None,
+        Query(alias="type", description="Exact type", examples=["article", "video"]),
+    ] = None,
+    category: Annotated[str | None, Query(description="Exact category", examples=["news"])] = None,
+    url: Annotated[
+        str | None,
+        Query(
+            description="The article with this canonical URL (`webUrl`, else `originalUrl`)",
+            examples=["https://powerapps.microsoft.com/en-us/blog/"],
+        ),
+    ] = None,
+    include_removed: Annotated[
+        bool,
+        Query(description="`true` to include articles marked removed", examples=[False]),
+    ] = False,
+) -> ArticleFilters:
+    """The filters of `/articles`, shared by feeds and exports."""
+    errors = _Errors()
+    for name, values in (
+        ("q", [q] if q is not None else []),
+        ("topic", topic),
+        ("exclude_topic", exclude_topic),
+        ("provider", provider),
+        ("exclude_provider", exclude_provider),
+        ("type", [type_] if type_ is not None else []),
+        ("category", [category] if category is not None else []),
+        ("url", [url] if url is not None else []),
+    ):
+        _check_text(errors, name, values)
+    search = None
+    if q is not None and q.strip() and "\x00" not in q:
+        try:
+            search = parse_query(q)
+        except SearchSyntaxError as exc:
+            errors.add("q", str(exc))
+    start = _instant(errors, "from", from_, end=False)
+    before = _instant(errors, "to", to, end=True)
+    if start is not None and before is not None and start >= before:
+        errors.add("from", "`from` is later than `to`")
+    for low, high, name in ((min_quality, max_quality, "quality"), (min_heat, max_heat, "heat")):
+        if low is not None and high is not None and low > high:
+            errors.add(f"min_{name}", f"`min_{name}` is greater than `max_{name}`")
+    errors.raise_any()
+    return ArticleFilters(
+        search=search,
+        topics=tuple(topic),
+        exclude_topics=tuple(exclude_topic),
+        providers=tuple(provider),
+        exclude_providers=tuple(exclude_provider),
+        published_from=start,
+        published_before=before,
+        min_quality=min_quality,
+        max_quality=max_quality,
+        min_heat=min_heat,
+        max_heat=max_heat,
+        published=published,
+        type=type_,
+        category=category,
+        url=url.strip() if url is not None else None,
+        include_removed=include_removed,
+    )
+
+
+FiltersDep = Annotated[ArticleFilters, Depends(get_filters)]
+
+
+def get_sort(
+    filters: FiltersDep,
+    sort: Annotated[
+        SortKey | None,
+        Query(
+            description=(
+                "Order: `-published_at` (default), `published_at`, `-quality`, `quality`, "
+                "`-heat`, `heat`, or `relevance` (default with `q`, which it needs). Ties go to "
+                "the smaller `id`; missing quality/heat sort last either way."
+            ),
+            examples=["-published_at"],
+        ),
+    ] = None,
+) -> str:
+    """The validated sort key: relevance needs something to be relevant to."""
+    if sort is None:
+        return "relevance" if filters.search is not None else "-published_at"
+    if sort == "relevance" and filters.search is None:
+        errors = _Errors()
+        errors.add("sort", "`relevance` needs a `q` to rank by")
+        errors.raise_any()
+    return sort
+
+
+SortDep = Annotated[str, Depends(get_sort)]
+
+
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    sort: str
+    limit: int
+    cursor: cursors.Cursor | None
+    offset: int | None
+    facets: tuple[str, ...]
+
+
+def get_page(
+    sort: SortDep,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=MAX_LIMIT, description="Items per page, 1 to 100", examples=[20]),
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="Opaque: the previous page's `next_cursor` (same sort)",
+            examples=[
+                "eyJzIjoiLXB1Ymxpc2hlZF9hdCIsInYiOiIyMDIxLTA3LTI4VDEyOjM5OjAwIiwiaSI6IjAwIn0"
+            ],
+        ),
+    ] = None,
+    offset: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=MAX_OFFSET,
+            description="Rows to skip, 0 to 10,000, for page-number UIs (not with `cursor`)",
+            examples=[40],
+        ),
+    ] = None,
+    facet: Annotated[
+        list[FacetName],
+        Query(
+            description="Repeatable: count the whole filtered set by these fields (top 50)",
+            examples=[["topic", "provider"]],
+        ),
+    ] = [],  # noqa: B006
+) -> PageParams:
+    """Paging and facets of `/articles`."""
+    errors = _Errors()
+    decoded = None
+    if cursor is not None:
+        if offset is not None:
+            errors.add("cursor", "give either `cursor` or `offset`, not both")
+        else:
+            try:
+                decoded = cursors.decode(cursor, sort=sort)
+            except cursors.CursorError as exc:
+                errors.add("cursor", str(exc))
+    errors.raise_any()
+    return PageParams(
+        sort=sort, limit=limit, cursor=decoded, offset=offset, facets=tuple(dict.fromkeys(facet))
+    )
+
+
+PageDep = Annotated[PageParams, Depends(get_page)]
+
+
+def get_article_pk(
+    session: SessionDep,
+    id: Annotated[
+        str,
+        Path(
+            description="The article's id: 16 hex digits of SHA-256 of its canonical URL",
+            examples=["b015dcdd5efe684a"],
+        ),
+    ],
+) -> int:
+    """The article this `{id}` names, or a 404 (malformed ids are simply unknown)."""
+    pk = query.article_pk(session, article_id=id) if ID_PATTERN.fullmatch(id) else None
+    if pk is None:
+        raise HTTPException(status_code=404, detail="No article has this id.")
+    return pk
+
+
+ArticlePkDep = Annotated[int, Depends(get_article_pk)]

@@ -1,0 +1,72 @@
+"""`/api/v1/articles`: list and search, one article, its related entries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Request, Response
+
+from app import query
+from app.api.deps import ArticlePkDep, FiltersDep, PageDep, SessionDep
+from app.schemas import ArticleDetail, ArticleSummary, Page, RelatedList, problem_responses
+
+router = APIRouter(prefix="/api/v1", tags=["articles"])
+
+
+def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/articles",
+    response_model=Page[ArticleSummary],
+    responses=problem_responses(422),
+    summary="List and search articles",
+)
+def list_articles(
+    request: Request, session: SessionDep, filters: FiltersDep, page: PageDep
+) -> Response:
+    """List and search articles; pages by `cursor` (fast) or `offset`; `Link` has rel="next"."""
+    body = query.list_articles(
+        session,
+        filters=filters,
+        sort=page.sort,
+        limit=page.limit,
+        cursor=page.cursor,
+        offset=page.offset,
+        facets=page.facets,
+    )
+    headers = None
+    if body["next_cursor"] is not None:
+        # The next page keeps every other parameter; a cursor replaces any offset.
+        next_url = request.url.remove_query_params(["offset", "cursor"]).include_query_params(
+            cursor=body["next_cursor"]
+        )
+        headers = {"Link": f'<{next_url}>; rel="next"'}
+    return _json(body, headers)
+
+
+@router.get(
+    "/articles/{id}",
+    response_model=ArticleDetail,
+    responses=problem_responses(404),
+    summary="One article in full",
+)
+def get_article(session: SessionDep, pk: ArticlePkDep) -> Response:
+    """One article in full, with its images, related entries and source files."""
+    detail = query.article_detail(session, pk=pk)
+    if detail is None:  # deleted by an ingest since the lookup
+        raise HTTPException(status_code=404, detail="No article has this id.")
+    return _json(detail)
+
+
+@router.get(
+    "/articles/{id}/related",
+    response_model=RelatedList,
+    responses=problem_responses(404),
+    summary="An article's related entries",
+)
+def get_related(session: SessionDep, pk: ArticlePkDep) -> Response:
+    """An article's related entries in file order: catalogued ones as ArticleSummary."""
+    return _json({"items": query.related_articles(session, pk=pk)})

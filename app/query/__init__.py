@@ -1,0 +1,41 @@
+"""Every query the API runs, as keyword-only functions over a session.
+
+Results are JSON-ready dicts built straight from row tuples (no ORM objects); routes,
+feeds and exports build no SQL of their own.
+"""
+
+from app.query.articles import (
+    article_detail,
+    article_pk,
+    iter_articles,
+    list_articles,
+    related_articles,
+)
+from app.query.catalogue import (
+    FACETS,
+    catalogue_version,
+    facet_counts,
+    list_providers,
+    list_topics,
+    stats,
+)
+from app.query.filters import SORTS, ArticleFilters, article_id, summary_from_row, topic_key
+
+__all__ = [
+    "FACETS",
+    "SORTS",
+    "ArticleFilters",
+    "article_detail",
+    "article_id",
+    "article_pk",
+    "catalogue_version",
+    "facet_counts",
+    "iter_articles",
+    "list_articles",
+    "list_providers",
+    "list_topics",
+    "related_articles",
+    "stats",
+    "summary_from_row",
+    "topic_key",
+]

@@ -1,0 +1,293 @@
+"""Pages, batches and single articles.
+
+Keyset pages for nullable sort keys run as up to three plain indexed range scans (the rest
+of the current tie group, the values beyond it, then the NULLs) rather than one query
+ordered by an expression that no index can serve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Select, cast, func, literal_column, nulls_last, select
+from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from app import cursor as cursors
+from app.query.catalogue import facet_counts
+from app.query.filters import (
+    ARTICLE,
+    DOCUMENT,
+    FTS_PG,
+    FTS_SQLITE,
+    SORT_COLUMN_INDEX,
+    SOURCE,
+    SUMMARY_COLUMNS,
+    A,
+    ArticleFilters,
+    article_id,
+    filter_conditions,
+    is_sqlite,
+    summary_from_row,
+)
+from app.schemas import iso_z
+from app.search import to_fts5, to_tsquery
+
+ITER_BATCH = 500
+
+
+def _keyset_segments(
+    sort: str, after: cursors.Cursor | None
+) -> list[tuple[list[ColumnElement[bool]], list[Any]]]:
+    """(extra conditions, ORDER BY) of each range scan that continues a keyset page."""
+    name = sort.lstrip("-")
+    descending = sort.startswith("-")
+    col = A[name]
+    nullable = name != "published_at"
+    ordered = [col.desc() if descending else col.asc(), A.id]
+    null_part: list[tuple[list[ColumnElement[bool]], list[Any]]] = (
+        [([col.is_(None)], [A.id])] if nullable else []
+    )
+    if after is None:
+        return [([col.is_not(None)] if nullable else [], ordered), *null_part]
+    assert after.id is not None
+    if after.value is None:
+        return [([col.is_(None), A.id > after.id], [A.id])]
+    beyond = col < after.value if descending else col > after.value
+    return [([col == after.value, A.id > after.id], [A.id]), ([beyond], ordered), *null_part]
+
+
+def _keyset_rows(
+    session: Session,
+    conditions: list[ColumnElement[bool]],
+    *,
+    sort: str,
+    after: cursors.Cursor | None,
+    count: int,
+) -> list[Any]:
+    rows: list[Any] = []
+    for extra, order in _keyset_segments(sort, after):
+        statement = (
+            select(*SUMMARY_COLUMNS)
+            .where(*conditions, *extra)
+            .order_by(*order)
+            .limit(count - len(rows))
+        )
+        rows.extend(session.execute(statement).all())
+        if len(rows) >= count:
+            break
+    return rows
+
+
+def _relevance_select(filters: ArticleFilters, *, sqlite: bool) -> Select[Any]:
+    statement = select(*SUMMARY_COLUMNS)
+    conditions = filter_conditions(filters, sqlite=sqlite, positive=False)
+    search = filters.search
+    expression = None
+    if search is not None:
+        expression = to_fts5(search) if sqlite else to_tsquery(search)
+    if expression is None:
+        return statement.where(*conditions).order_by(A.id)
+    if sqlite:
+        ranked = (
+            select(
+                FTS_SQLITE.c.rowid.label("pk"),
+                func.bm25(literal_column("article_fts")).label("rank"),
+            )
+            .where(literal_column("article_fts").op("MATCH")(expression))
+            .subquery()
+        )
+        rank_order = ranked.c.rank.asc()
+    else:
+        query = cast(expression, TSQUERY)
+        ranked = (
+            select(FTS_PG.c.pk.label("pk"), func.ts_rank(FTS_PG.c.document, query).label("rank"))
+            .where(FTS_PG.c.document.op("@@")(query))
+            .subquery()
+        )
+        rank_order = ranked.c.rank.desc()
+    return statement.join(ranked, ranked.c.pk == A.pk).where(*conditions).order_by(rank_order, A.id)
+
+
+def list_articles(
+    session: Session,
+    *,
+    filters: ArticleFilters,
+    sort: str,
+    limit: int,
+    cursor: cursors.Cursor | None = None,
+    offset: int | None = None,
+    facets: Sequence[str] = (),
+) -> dict[str, Any]:
+    """One page of `/articles`: `{"total", "limit", "next_cursor", "items"[, "facets"]}`."""
+    sqlite = is_sqlite(session)
+    conditions = filter_conditions(filters, sqlite=sqlite)
+    next_cursor: str | None = None
+    if sort == "relevance":
+        start = cursor.offset if cursor is not None and cursor.offset is not None else offset or 0
+        statement = _relevance_select(filters, sqlite=sqlite).limit(limit + 1).offset(start)
+        rows = session.execute(statement).all()
+        if len(rows) > limit:
+            next_cursor = cursors.encode_offset(sort, start + limit)
+    else:
+        if offset:
+            col = A[sort.lstrip("-")]
+            order = nulls_last(col.desc() if sort.startswith("-") else col.asc())
+            statement = (
+                select(*SUMMARY_COLUMNS)
+                .where(*conditions)
+                .order_by(order, A.id)
+                .limit(limit + 1)
+                .offset(offset)
+            )
+            rows = session.execute(statement).all()
+        else:
+            rows = _keyset_rows(session, conditions, sort=sort, after=cursor, count=limit + 1)
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = cursors.encode_keyset(
+                sort, last[SORT_COLUMN_INDEX[sort.lstrip("-")]], last[0]
+            )
+    total = session.execute(select(func.count()).select_from(ARTICLE).where(*conditions))
+    page: dict[str, Any] = {
+        "total": total.scalar_one(),
+        "limit": limit,
+        "next_cursor": next_cursor,
+        "items": [summary_from_row(row) for row in rows[:limit]],
+    }
+    if facets:
+        page["facets"] = {
+            name: facet_counts(session, name=name, conditions=conditions, sqlite=sqlite)
+            for name in dict.fromkeys(facets)
+        }
+    return page
+
+
+def iter_articles(
+    session: Session, *, filters: ArticleFilters, sort: str, limit: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every matching ArticleSummary dict in `sort` order, fetched in keyset batches."""
+    sqlite = is_sqlite(session)
+    conditions = filter_conditions(filters, sqlite=sqlite)
+    remaining = limit
+    after: cursors.Cursor | None = None
+    offset = 0
+    while remaining is None or remaining > 0:
+        size = ITER_BATCH if remaining is None else min(ITER_BATCH, remaining)
+        if sort == "relevance":
+            statement = _relevance_select(filters, sqlite=sqlite).limit(size).offset(offset)
+            rows = session.execute(statement).all()
+            offset += len(rows)
+        else:
+            rows = _keyset_rows(session, conditions, sort=sort, after=after, count=size)
+            if rows:
+                last = rows[-1]
+                value = last[SORT_COLUMN_INDEX[sort.lstrip("-")]]
+                after = cursors.Cursor(sort=sort, value=value, id=last[0])
+        for row in rows:
+            yield summary_from_row(row)
+        if remaining is not None:
+            remaining -= len(rows)
+        if len(rows) < size:
+            return
+
+
+# -- one article ------------------------------------------------------------------------
+
+
+def article_pk(session: Session, *, article_id: str) -> int | None:
+    """The internal key of the article with this public id, or None."""
+    return session.execute(select(A.pk).where(A.id == article_id)).scalar()
+
+
+def _related_url(entry: dict[str, Any]) -> str | None:
+    url = entry.get("url")
+    return url.strip() if isinstance(url, str) else None
+
+
+def _catalogue_rows(session: Session, urls: Sequence[str | None]) -> dict[str, Any]:
+    """Summary rows of the articles at these canonical URLs, by URL, in one query."""
+    wanted = {u for u in urls if u}
+    if not wanted:
+        return {}
+    statement = select(*SUMMARY_COLUMNS).where(A.id.in_(sorted({article_id(u) for u in wanted})))
+    return {row[1]: row for row in session.execute(statement) if row[1] in wanted}
+
+
+def _related_entry(entry: dict[str, Any], catalogue_id: str | None) -> dict[str, Any]:
+    provider = entry.get("provider")
+    return {
+        "id": catalogue_id,
+        "url": entry.get("url"),
+        "title": entry.get("title"),
+        "excerpt": entry.get("excerpt"),
+        "published_at": entry.get("published_at"),
+        "type": entry.get("type"),
+        "quality": entry.get("quality"),
+        "provider": (
+            {"name": provider.get("name"), "domain": provider.get("domain")}
+            if isinstance(provider, dict)
+            else None
+        ),
+        "images": entry.get("images") or [],
+    }
+
+
+def article_detail(session: Session, *, pk: int) -> dict[str, Any] | None:
+    """The full ArticleDetail dict of one article."""
+    detail_columns = (
+        A.original_url, A.amp_url, A.cdn_amp_url, A.featured_content, A.secured,
+        A.ingested_at, A.updated_at, DOCUMENT.c.images, DOCUMENT.c.related,
+    )  # fmt: skip
+    row = session.execute(
+        select(*SUMMARY_COLUMNS, *detail_columns)
+        .select_from(ARTICLE.outerjoin(DOCUMENT, DOCUMENT.c.article_pk == A.pk))
+        .where(A.pk == pk)
+    ).one_or_none()
+    if row is None:
+        return None
+    base = len(SUMMARY_COLUMNS)
+    original_url, amp_url, cdn_amp_url, featured, secured, ingested, updated, images, related = row[
+        base:
+    ]
+    related = related or []
+    found = _catalogue_rows(session, [_related_url(entry) for entry in related])
+    source_paths = session.execute(
+        select(SOURCE.c.rel_path).where(SOURCE.c.article_pk == pk)
+    ).scalars()
+    detail = summary_from_row(row)
+    detail.update(
+        original_url=original_url,
+        amp_url=amp_url,
+        cdn_amp_url=cdn_amp_url,
+        images=images or [],
+        related=[
+            _related_entry(entry, found[url][0] if (url := _related_url(entry)) in found else None)
+            for entry in related
+        ],
+        featured_content=featured,
+        secured=secured,
+        source_paths=sorted(source_paths),
+        ingested_at=iso_z(ingested),
+        updated_at=iso_z(updated),
+    )
+    return detail
+
+
+def related_articles(session: Session, *, pk: int) -> list[dict[str, Any]]:
+    """The article's related entries in file order: summaries where catalogued, else as given."""
+    related = (
+        session.execute(select(DOCUMENT.c.related).where(DOCUMENT.c.article_pk == pk)).scalar()
+        or []
+    )
+    found = _catalogue_rows(session, [_related_url(entry) for entry in related])
+    items = []
+    for entry in related:
+        row = found.get(_related_url(entry) or "")
+        if row is not None:
+            items.append({**summary_from_row(row), "in_catalogue": True})
+        else:
+            items.append({**_related_entry(entry, None), "in_catalogue": False})
+    return items

@@ -1,0 +1,169 @@
+"""What a list selects: the filter value object and its SQL conditions, shared by every
+list-shaped query (pages, facets, feeds, exports)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, Table, cast, column, literal_column, select, table
+from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.models import (
+    Article,
+    ArticleDocument,
+    ArticleTopic,
+    CatalogueState,
+    Provider,
+    SourceFile,
+    Topic,
+)
+from app.schemas import iso_z
+from app.search import SearchQuery, negatives_fts5, negatives_tsquery, to_fts5, to_tsquery
+
+ARTICLE: Table = Article.__table__  # type: ignore[attr-defined]
+DOCUMENT: Table = ArticleDocument.__table__  # type: ignore[attr-defined]
+ARTICLE_TOPIC: Table = ArticleTopic.__table__  # type: ignore[attr-defined]
+TOPIC: Table = Topic.__table__  # type: ignore[attr-defined]
+PROVIDER: Table = Provider.__table__  # type: ignore[attr-defined]
+STATE: Table = CatalogueState.__table__  # type: ignore[attr-defined]
+SOURCE: Table = SourceFile.__table__  # type: ignore[attr-defined]
+FTS_SQLITE = table("article_fts", column("rowid", Integer))
+FTS_PG = table("article_fts", column("pk", Integer), column("document"))
+
+SORTS = ("-published_at", "published_at", "-quality", "quality", "-heat", "heat", "relevance")
+
+A = ARTICLE.c
+SUMMARY_COLUMNS = (
+    A.id, A.url, A.title, A.excerpt, A.published_at, A.quality, A.heat, A.published,
+    A.removed, A.type, A.category, A.provider_name, A.provider_domain, A.topics, A.image,
+)  # fmt: skip
+SORT_COLUMN_INDEX = {"published_at": 4, "quality": 5, "heat": 6}
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFilters:
+    """What `/articles` (and feeds and exports) select. Empty means no restriction.
+
+    Topic and provider values are matched case-insensitively. `published_from` is an
+    inclusive bound and `published_before` an exclusive one, both naive UTC.
+    """
+
+    search: SearchQuery | None = None
+    topics: tuple[str, ...] = ()
+    exclude_topics: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    exclude_providers: tuple[str, ...] = ()
+    published_from: datetime | None = None
+    published_before: datetime | None = None
+    min_quality: int | None = None
+    max_quality: int | None = None
+    min_heat: int | None = None
+    max_heat: int | None = None
+    published: bool | None = None
+    type: str | None = None
+    category: str | None = None
+    url: str | None = None
+    include_removed: bool = False
+
+
+def article_id(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+def topic_key(name: str) -> str:
+    return name.strip().lower()
+
+
+def is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def match(sqlite: bool, expression: str) -> ColumnElement[bool]:
+    """`article.pk IN (articles whose text matches expression)`."""
+    if sqlite:
+        matching = select(FTS_SQLITE.c.rowid).where(
+            literal_column("article_fts").op("MATCH")(expression)
+        )
+    else:
+        matching = select(FTS_PG.c.pk).where(FTS_PG.c.document.op("@@")(cast(expression, TSQUERY)))
+    return A.pk.in_(matching)
+
+
+def filter_conditions(
+    filters: ArticleFilters, *, sqlite: bool, positive: bool = True
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.search is not None:
+        if positive:
+            expression = to_fts5(filters.search) if sqlite else to_tsquery(filters.search)
+            if expression is not None:
+                conditions.append(match(sqlite, expression))
+        negatives = (negatives_fts5 if sqlite else negatives_tsquery)(filters.search)
+        conditions.extend(~match(sqlite, negative) for negative in negatives)
+    if filters.topics:
+        keys = sorted({topic_key(t) for t in filters.topics})
+        conditions.append(
+            A.pk.in_(select(ARTICLE_TOPIC.c.article_pk).where(ARTICLE_TOPIC.c.topic_key.in_(keys)))
+        )
+    if filters.exclude_topics:
+        keys = sorted({topic_key(t) for t in filters.exclude_topics})
+        conditions.append(
+            A.pk.not_in(
+                select(ARTICLE_TOPIC.c.article_pk).where(ARTICLE_TOPIC.c.topic_key.in_(keys))
+            )
+        )
+    if filters.providers:
+        conditions.append(A.provider_key.in_(sorted({p.lower() for p in filters.providers})))
+    if filters.exclude_providers:
+        keys = sorted({p.lower() for p in filters.exclude_providers})
+        conditions.append(A.provider_key.not_in(keys))
+    if filters.published_from is not None:
+        conditions.append(A.published_at >= filters.published_from)
+    if filters.published_before is not None:
+        conditions.append(A.published_at < filters.published_before)
+    for bound, col, is_min in (
+        (filters.min_quality, A.quality, True),
+        (filters.max_quality, A.quality, False),
+        (filters.min_heat, A.heat, True),
+        (filters.max_heat, A.heat, False),
+    ):
+        if bound is not None:
+            conditions.append(col >= bound if is_min else col <= bound)
+    if filters.published is not None:
+        conditions.append(A.published.is_(filters.published))
+    if filters.type is not None:
+        conditions.append(A.type == filters.type)
+    if filters.category is not None:
+        conditions.append(A.category == filters.category)
+    if filters.url is not None:
+        url = filters.url.strip()
+        conditions.extend((A.id == article_id(url), A.url == url))
+    if not filters.include_removed:
+        conditions.append(A.removed.is_not(True))
+    return conditions
+
+
+def summary_from_row(row: Sequence[Any]) -> dict[str, Any]:
+    """An ArticleSummary dict from a row of SUMMARY_COLUMNS."""
+    return {
+        "id": row[0],
+        "url": row[1],
+        "title": row[2],
+        "excerpt": row[3],
+        "published_at": iso_z(row[4]),
+        "quality": row[5],
+        "heat": row[6],
+        "published": row[7],
+        "removed": row[8],
+        "type": row[9],
+        "category": row[10],
+        "provider": {"name": row[11], "domain": row[12]},
+        "topics": row[13],
+        "image": row[14],
+    }
