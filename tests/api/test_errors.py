@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.db import make_engine
+from app.migrate import upgrade
 from tests.api.shell_fixtures import (
     assert_problem,
     client_for,
@@ -191,3 +193,17 @@ def test_unmigrated_database_is_a_503_not_a_500(empty_database_url: str) -> None
         for path in EVERY_GET:
             assert_problem(client.get(path), 503)
         assert_problem(client.get("/readyz"), 503)
+
+
+def test_the_api_recovers_when_the_database_comes_back(tmp_path: Path) -> None:
+    target = tmp_path / "later" / "catalogue.db"
+    with client_for(f"sqlite:///{target}") as client:
+        assert_problem(client.get("/api/v1/stats"), 503)
+        target.parent.mkdir()
+        engine = make_engine(f"sqlite:///{target}")
+        upgrade(engine)
+        engine.dispose()
+        response = client.get("/api/v1/stats")
+        assert response.status_code == 200, response.text
+        assert response.json()["articles"] == 0
+        assert client.get("/readyz").status_code == 200

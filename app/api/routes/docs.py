@@ -8,8 +8,7 @@ from fastapi.responses import HTMLResponse
 
 router = APIRouter(include_in_schema=False)
 
-# An empty data URI: no favicon request leaves the machine.
-NO_FAVICON = "data:,"
+FAVICON = "swagger-ui-favicon-32x32.png"
 
 
 def _static(request: Request, name: str) -> str:
@@ -28,7 +27,7 @@ async def swagger_ui(request: Request) -> HTMLResponse:
         title=f"{request.app.title}: Swagger UI",
         swagger_js_url=_static(request, "swagger-ui-bundle.js"),
         swagger_css_url=_static(request, "swagger-ui.css"),
-        swagger_favicon_url=NO_FAVICON,
+        swagger_favicon_url=_static(request, FAVICON),
     )
 
 
@@ -39,6 +38,6 @@ async def redoc(request: Request) -> HTMLResponse:
         openapi_url=_openapi_url(request),
         title=f"{request.app.title}: ReDoc",
         redoc_js_url=_static(request, "redoc.standalone.js"),
-        redoc_favicon_url=NO_FAVICON,
+        redoc_favicon_url=_static(request, FAVICON),
         with_google_fonts=False,
     )
