@@ -8,7 +8,7 @@ with the greatest rank `(published_at, rel_path)`, whatever order the files arri
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +20,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import text
 
+from app.ingest.names import refresh_names
 from app.ingest.record import ArticleRecord, IngestError
+from app.ingest.rows import Prepared, Statement, prepare, sqlite_datetime
 from app.models import (
     Article,
     ArticleDocument,
@@ -30,7 +32,6 @@ from app.models import (
     SourceFile,
     Topic,
 )
-from app.search import fts5_document, tsvector_literal
 
 ARTICLE: Table = Article.__table__  # type: ignore[attr-defined]
 DOCUMENT: Table = ArticleDocument.__table__  # type: ignore[attr-defined]
@@ -73,6 +74,46 @@ def rank(record: ArticleRecord, rel_path: str) -> Rank:
     return (record.published_at, rel_path)
 
 
+Item = tuple[int, "SourceInfo", Prepared]  # an article's pk, its winning file, its values
+
+
+def _statements(conn: Connection) -> dict[str, Statement]:
+    sqlite = conn.dialect.name == "sqlite"
+    search = (
+        text("INSERT INTO article_fts (rowid, title, excerpt) VALUES (:pk, :title, :excerpt)")
+        if sqlite
+        else text("INSERT INTO article_fts (pk, document) VALUES (:pk, CAST(:doc AS tsvector))")
+    )
+    upsert = (sqlite_insert if sqlite else pg_insert)(SOURCE)
+    source_columns = ("rel_path", "article_pk", "content_hash", "size", "mtime_ns")
+    statements = {
+        "article": insert(ARTICLE),
+        "article_update": update(ARTICLE)
+        .where(ARTICLE.c.pk == bindparam("b_pk"))
+        .values(
+            {c.name: bindparam(c.name) for c in ARTICLE.c if c.name not in ("pk", "ingested_at")}
+        ),
+        "document": insert(DOCUMENT),
+        "topic": insert(ARTICLE_TOPIC),
+        "search": search,
+        "document_delete": delete(DOCUMENT).where(DOCUMENT.c.article_pk == bindparam("pk")),
+        "topic_delete": delete(ARTICLE_TOPIC).where(ARTICLE_TOPIC.c.article_pk == bindparam("pk")),
+        "search_delete": text(
+            "DELETE FROM article_fts WHERE rowid = :pk"
+            if sqlite
+            else "DELETE FROM article_fts WHERE pk = :pk"
+        ),
+        "source": upsert.on_conflict_do_update(
+            index_elements=[SOURCE.c.path],
+            set_={
+                name: upsert.excluded[name]
+                for name in (*source_columns, "published_at", "seen_run")
+            },
+        ),
+    }
+    return {name: Statement(statement, conn.dialect) for name, statement in statements.items()}
+
+
 class Loader:
     """All the SQL the ingest job runs. One instance per run, on one connection."""
 
@@ -80,6 +121,7 @@ class Loader:
         self.conn = connection
         self.reparse = reparse
         self.sqlite = connection.dialect.name == "sqlite"
+        self.statements = _statements(connection)
         self.next_pk = (connection.execute(select(func.max(ARTICLE.c.pk))).scalar() or 0) + 1
         self.known_topics: set[str] = set(connection.execute(select(TOPIC.c.key)).scalars())
         self.known_providers: set[str] = set(connection.execute(select(PROVIDER.c.key)).scalars())
@@ -118,11 +160,11 @@ class Loader:
                 params,
             )
 
-    def apply(self, batch: Sequence[tuple[SourceInfo, ArticleRecord]], run: int) -> None:
+    def apply(self, batch: Sequence[tuple[SourceInfo, Prepared]], run: int) -> None:
         """Write one batch of parsed files in the current transaction."""
-        by_id: dict[str, list[tuple[SourceInfo, ArticleRecord]]] = defaultdict(list)
-        for source, record in batch:
-            by_id[record.id].append((source, record))
+        by_id: dict[str, list[tuple[SourceInfo, Prepared]]] = defaultdict(list)
+        for source, prepared in batch:
+            by_id[prepared.record.id].append((source, prepared))
         paths = [source.path for source, _ in batch]
         previous = {
             row.path: row.article_pk
@@ -139,12 +181,12 @@ class Loader:
             )
         }
         now = utcnow()
-        new_rows: list[tuple[int, SourceInfo, ArticleRecord]] = []
-        replaced: list[tuple[int, SourceInfo, ArticleRecord]] = []
+        new_rows: list[Item] = []
+        replaced: list[Item] = []
         source_rows: list[dict[str, Any]] = []
         recheck: set[int] = set()
         for article_id, group in by_id.items():
-            group.sort(key=lambda item: rank(item[1], item[0].rel_path), reverse=True)
+            group.sort(key=lambda item: rank(item[1].record, item[0].rel_path), reverse=True)
             best_source, best = group[0]
             current = existing.get(article_id)
             if current is None:
@@ -154,12 +196,13 @@ class Loader:
                 pk = current.pk
                 current_rank: Rank = (current.published_at, current.source_path)
                 group_paths = {source.rel_path for source, _ in group}
-                if rank(best, best_source.rel_path) >= current_rank:
+                if rank(best.record, best_source.rel_path) >= current_rank:
                     replaced.append((pk, best_source, best))
                 elif current.source_path in group_paths:
                     # The winning file changed and now ranks lower: another may win.
                     recheck.add(pk)
-            for source, record in group:
+            for source, prepared in group:
+                record = prepared.record
                 old_pk = previous.get(source.path)
                 if old_pk is not None and old_pk != pk:
                     recheck.add(old_pk)  # the file's URL changed; its old article lost it
@@ -171,13 +214,13 @@ class Loader:
                         "content_hash": record.content_hash,
                         "size": source.size,
                         "mtime_ns": source.mtime_ns,
-                        "published_at": record.published_at,
+                        "published_at": self._datetime(record.published_at),
                         "seen_run": run,
                     }
                 )
         self._insert_articles(new_rows, now)
         self._replace_articles(replaced, now)
-        self._upsert_sources(source_rows)
+        self.statements["source"].run(self.conn, source_rows)
         for pk in recheck:
             self.reconcile(pk)
         self._bump_version()
@@ -207,7 +250,8 @@ class Loader:
                 self.conn.execute(delete(SOURCE).where(SOURCE.c.path == best.path))
                 continue
             stat_source = SourceInfo(best.path, best.rel_path, 0, 0)
-            self._replace_articles([(pk, stat_source, record)], utcnow())
+            prepared = prepare(record, sqlite=self.sqlite)
+            self._replace_articles([(pk, stat_source, prepared)], utcnow())
             self.conn.execute(
                 update(SOURCE)
                 .where(SOURCE.c.path == best.path)
@@ -247,7 +291,7 @@ class Loader:
         """Refresh display names if articles changed, and stamp the ingest time."""
         dirty = self.conn.execute(select(STATE.c.names_dirty)).scalar_one()
         if dirty:
-            self._refresh_names()
+            self.known_topics, self.known_providers = refresh_names(self.conn)
         self.conn.execute(update(STATE).values(names_dirty=False, last_ingest_at=utcnow()))
         self._bump_version()
         commit()
@@ -281,16 +325,17 @@ class Loader:
         self.next_pk += 1
         return pk
 
-    def _article_values(
-        self, pk: int, source: SourceInfo, record: ArticleRecord, now: datetime
+    def _article_row(
+        self, pk: int, source: SourceInfo, prepared: Prepared, now: Any
     ) -> dict[str, Any]:
+        record = prepared.record
         return {
             "pk": pk,
             "id": record.id,
             "url": record.url,
             "title": record.title,
             "excerpt": record.excerpt,
-            "published_at": record.published_at,
+            "published_at": self._datetime(record.published_at),
             "original_url": record.original_url,
             "amp_url": record.amp_url,
             "cdn_amp_url": record.cdn_amp_url,
@@ -303,8 +348,8 @@ class Loader:
             "provider_name": record.provider_name,
             "provider_domain": record.provider_domain,
             "provider_key": record.provider_domain.lower(),
-            "topics": record.topics,
-            "image": record.images[0] if record.images else None,
+            "topics": prepared.topics_json,
+            "image": prepared.image_json,
             "featured_content": record.featured_content,
             "secured": record.secured,
             "source_path": source.rel_path,
@@ -313,103 +358,73 @@ class Loader:
             "updated_at": now,
         }
 
-    def _insert_articles(
-        self, rows: Sequence[tuple[int, SourceInfo, ArticleRecord]], now: datetime
-    ) -> None:
+    def _datetime(self, value: datetime) -> Any:
+        return sqlite_datetime(value) if self.sqlite else value
+
+    def _insert_articles(self, rows: Sequence[Item], now: datetime) -> None:
         if not rows:
             return
-        self.conn.execute(
-            insert(ARTICLE), [self._article_values(pk, s, r, now) for pk, s, r in rows]
+        stamp = self._datetime(now)
+        self.statements["article"].run(
+            self.conn, [self._article_row(pk, s, p, stamp) for pk, s, p in rows]
         )
         self._insert_dependents(rows)
 
-    def _replace_articles(
-        self, rows: Sequence[tuple[int, SourceInfo, ArticleRecord]], now: datetime
-    ) -> None:
+    def _replace_articles(self, rows: Sequence[Item], now: datetime) -> None:
         if not rows:
             return
+        stamp = self._datetime(now)
         values = []
-        for pk, source, record in rows:
-            row = self._article_values(pk, source, record, now)
+        for pk, source, prepared in rows:
+            row = self._article_row(pk, source, prepared, stamp)
             del row["ingested_at"]
             row["b_pk"] = row.pop("pk")
             values.append(row)
-        self.conn.execute(update(ARTICLE).where(ARTICLE.c.pk == bindparam("b_pk")), values)
-        pks = [pk for pk, _, _ in rows]
-        for table, column in (
-            (DOCUMENT, DOCUMENT.c.article_pk),
-            (ARTICLE_TOPIC, ARTICLE_TOPIC.c.article_pk),
-        ):
-            self.conn.execute(delete(table).where(column.in_(pks)))
-        if self.sqlite:
-            self.conn.execute(
-                text("DELETE FROM article_fts WHERE rowid = :pk"), [{"pk": pk} for pk in pks]
-            )
-        else:
-            self.conn.execute(
-                text("DELETE FROM article_fts WHERE pk = :pk"), [{"pk": pk} for pk in pks]
-            )
+        self.statements["article_update"].run(self.conn, values)
+        by_pk = [{"pk": pk} for pk, _, _ in rows]
+        for name in ("document_delete", "topic_delete", "search_delete"):
+            self.statements[name].run(self.conn, by_pk)
         self._insert_dependents(rows)
 
-    def _insert_dependents(self, rows: Sequence[tuple[int, SourceInfo, ArticleRecord]]) -> None:
-        self.conn.execute(
-            insert(DOCUMENT),
+    def _insert_dependents(self, rows: Sequence[Item]) -> None:
+        self.statements["document"].run(
+            self.conn,
             [
                 {
                     "article_pk": pk,
-                    "images": r.images,
-                    "related": r.related,
-                    "front_matter": r.front_matter,
+                    "images": p.images_json,
+                    "related": p.related_json,
+                    "front_matter": p.front_matter_json,
                 }
-                for pk, _, r in rows
+                for pk, _, p in rows
             ],
         )
-        topic_rows = []
-        for pk, _, record in rows:
-            seen: set[str] = set()
-            for name in record.topics:
-                key = name.strip().lower()
-                if key and key not in seen:
-                    seen.add(key)
-                    topic_rows.append({"article_pk": pk, "topic_key": key, "name": name.strip()})
-        if topic_rows:
-            self.conn.execute(insert(ARTICLE_TOPIC), topic_rows)
-        self._register_names(rows, topic_rows)
-        self._insert_search(rows)
+        self.statements["topic"].run(
+            self.conn,
+            [
+                {"article_pk": pk, "topic_key": key, "name": name}
+                for pk, _, p in rows
+                for key, name in p.topics
+            ],
+        )
+        if self.sqlite:
+            search = [{"pk": pk, "title": p.search[0], "excerpt": p.search[1]} for pk, _, p in rows]
+        else:
+            search = [{"pk": pk, "doc": p.search[0]} for pk, _, p in rows]
+        self.statements["search"].run(self.conn, search)
+        self._register_names(rows)
         self._mark_names_dirty()
 
-    def _insert_search(self, rows: Sequence[tuple[int, SourceInfo, ArticleRecord]]) -> None:
-        if self.sqlite:
-            params = []
-            for pk, _, r in rows:
-                title, excerpt = fts5_document(r.title, r.excerpt or "")
-                params.append({"pk": pk, "title": title, "excerpt": excerpt})
-            self.conn.execute(
-                text(
-                    "INSERT INTO article_fts (rowid, title, excerpt) VALUES (:pk, :title, :excerpt)"
-                ),
-                params,
-            )
-            return
-        self.conn.execute(
-            text("INSERT INTO article_fts (pk, document) VALUES (:pk, CAST(:doc AS tsvector))"),
-            [{"pk": pk, "doc": tsvector_literal(r.title, r.excerpt or "")} for pk, _, r in rows],
-        )
-
-    def _register_names(
-        self,
-        rows: Sequence[tuple[int, SourceInfo, ArticleRecord]],
-        topic_rows: Sequence[dict[str, Any]],
-    ) -> None:
+    def _register_names(self, rows: Sequence[Item]) -> None:
         new_topics: dict[str, str] = {}
-        for row in topic_rows:
-            if row["topic_key"] not in self.known_topics:
-                new_topics.setdefault(row["topic_key"], row["name"])
-        new_providers: dict[str, ArticleRecord] = {}
-        for _, _, record in rows:
-            key = record.provider_domain.lower()
+        new_providers: dict[str, str] = {}
+        for _, _, prepared in rows:
+            for key, name in prepared.topics:
+                if key not in self.known_topics:
+                    new_topics.setdefault(key, name)
+            key = prepared.record.provider_domain.lower()
             if key not in self.known_providers:
-                new_providers.setdefault(key, record)
+                new_providers.setdefault(key, prepared.record.provider_name)
         if new_topics:
             self.conn.execute(
                 self._insert_ignore(TOPIC),
@@ -419,10 +434,7 @@ class Loader:
         if new_providers:
             self.conn.execute(
                 self._insert_ignore(PROVIDER),
-                [
-                    {"key": key, "name": r.provider_name, "domain": key}
-                    for key, r in new_providers.items()
-                ],
+                [{"key": key, "name": name, "domain": key} for key, name in new_providers.items()],
             )
             self.known_providers.update(new_providers)
 
@@ -430,86 +442,8 @@ class Loader:
         factory = sqlite_insert if self.sqlite else pg_insert
         return factory(table).on_conflict_do_nothing()
 
-    def _upsert_sources(self, rows: Sequence[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        factory = sqlite_insert if self.sqlite else pg_insert
-        statement = factory(SOURCE)
-        excluded = statement.excluded
-        self.conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[SOURCE.c.path],
-                set_={
-                    column: excluded[column]
-                    for column in (
-                        "rel_path",
-                        "article_pk",
-                        "content_hash",
-                        "size",
-                        "mtime_ns",
-                        "published_at",
-                        "seen_run",
-                    )
-                },
-            ),
-            list(rows),
-        )
-
     def _mark_names_dirty(self) -> None:
         self.conn.execute(update(STATE).values(names_dirty=True))
 
     def _bump_version(self) -> None:
         self.conn.execute(update(STATE).values(version=STATE.c.version + 1))
-
-    def _refresh_names(self) -> None:
-        """Display names are each key's most common spelling (ties: smallest), order-free."""
-        topic_names = _most_common(
-            self.conn.execute(
-                select(ARTICLE_TOPIC.c.topic_key, ARTICLE_TOPIC.c.name, func.count()).group_by(
-                    ARTICLE_TOPIC.c.topic_key, ARTICLE_TOPIC.c.name
-                )
-            )
-        )
-        provider_names = _most_common(
-            self.conn.execute(
-                select(ARTICLE.c.provider_key, ARTICLE.c.provider_name, func.count()).group_by(
-                    ARTICLE.c.provider_key, ARTICLE.c.provider_name
-                )
-            )
-        )
-        self._sync_names(TOPIC, topic_names, extra=lambda key: {})
-        self._sync_names(PROVIDER, provider_names, extra=lambda key: {"domain": key})
-        self.known_topics = set(topic_names)
-        self.known_providers = set(provider_names)
-
-    def _sync_names(
-        self, table: Table, names: dict[str, str], extra: Callable[[str], dict[str, str]]
-    ) -> None:
-        stored = {row[0]: row[1] for row in self.conn.execute(select(table.c.key, table.c.name))}
-        stale = [key for key in stored if key not in names]
-        for start in range(0, len(stale), 500):
-            self.conn.execute(delete(table).where(table.c.key.in_(stale[start : start + 500])))
-        changed = [
-            {"b_key": key, "name": name}
-            for key, name in names.items()
-            if key in stored and stored[key] != name
-        ]
-        if changed:
-            self.conn.execute(update(table).where(table.c.key == bindparam("b_key")), changed)
-        missing = [
-            {"key": key, "name": name, **extra(key)}
-            for key, name in names.items()
-            if key not in stored
-        ]
-        if missing:
-            self.conn.execute(insert(table), missing)
-
-
-def _most_common(rows: Iterable[Any]) -> dict[str, str]:
-    counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for key, name, count in rows:
-        counts[key][name] += count
-    return {
-        key: min(names.items(), key=lambda item: (-item[1], item[0]))[0]
-        for key, names in counts.items()
-    }

@@ -20,6 +20,7 @@ from app.ingest.load import Loader, SourceInfo, StoredSource
 from app.ingest.lock import writer_lock
 from app.ingest.parse import parse_article
 from app.ingest.record import ArticleRecord, IngestError
+from app.ingest.rows import Prepared, prepare
 from app.migrate import current_revision, head_revision, upgrade
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt", ".yaml"})
@@ -83,13 +84,15 @@ def read_and_parse(path: str, *, max_size: int = DEFAULT_MAX_FILE_SIZE) -> Artic
     return parse_article(data, max_size=max_size)
 
 
-def _parse_tasks(
-    tasks: Sequence[FileTask], max_size: int
-) -> list[tuple[FileTask, ArticleRecord | IngestError]]:
-    results: list[tuple[FileTask, ArticleRecord | IngestError]] = []
+Outcome = tuple[FileTask, Prepared | IngestError]
+
+
+def _parse_tasks(tasks: Sequence[FileTask], max_size: int, sqlite: bool) -> list[Outcome]:
+    results: list[Outcome] = []
     for task in tasks:
         try:
-            results.append((task, read_and_parse(task.path, max_size=max_size)))
+            record = read_and_parse(task.path, max_size=max_size)
+            results.append((task, prepare(record, sqlite=sqlite)))
         except IngestError as exc:
             results.append((task, exc))
         except Exception as exc:  # the parser promises IngestError; never let one file stop a run
@@ -113,7 +116,7 @@ def walk(paths: Sequence[Path]) -> Iterator[tuple[str, str, str]]:
                 if name.startswith(".") or os.path.splitext(name)[1].lower() not in SUFFIXES:
                     continue
                 full = os.path.join(directory, name)
-                rel = os.path.relpath(full, absolute).replace(os.sep, "/")
+                rel = full[len(absolute) + 1 :].replace(os.sep, "/")
                 yield full, rel, os.path.join(str(root), rel)
 
 
@@ -167,25 +170,24 @@ class _Run:
                 self.report.counts["unchanged"] += unchanged
                 self.on_progress(unchanged)
 
-    def results(
-        self, tasks: Iterator[FileTask], workers: int
-    ) -> Iterator[tuple[FileTask, ArticleRecord | IngestError]]:
+    def results(self, tasks: Iterator[FileTask], workers: int) -> Iterator[Outcome]:
+        sqlite = self.loader.sqlite
         if workers <= 1:
             for task in tasks:
-                yield from _parse_tasks([task], self.max_size)
+                yield from _parse_tasks([task], self.max_size, sqlite)
             return
         # Spawned workers share nothing with this process's database connections, and the
         # bounded number of chunks in flight keeps memory flat however many files there are.
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             chunks = _chunks(tasks, TASK_CHUNK)
-            pending: set[Future[list[tuple[FileTask, ArticleRecord | IngestError]]]] = set()
+            pending: set[Future[list[Outcome]]] = set()
 
             def fill() -> None:
                 while len(pending) < workers * 4:
                     chunk = next(chunks, None)
                     if chunk is None:
                         return
-                    pending.add(pool.submit(_parse_tasks, chunk, self.max_size))
+                    pending.add(pool.submit(_parse_tasks, chunk, self.max_size, sqlite))
 
             fill()
             while pending:
@@ -197,12 +199,12 @@ class _Run:
 
     def load(
         self,
-        results: Iterator[tuple[FileTask, ArticleRecord | IngestError]],
+        results: Iterator[Outcome],
         run: int,
         batch_size: int,
         commit: Callable[[], None],
     ) -> None:
-        batch: list[tuple[SourceInfo, ArticleRecord]] = []
+        batch: list[tuple[SourceInfo, Prepared]] = []
         touched: list[SourceInfo] = []
         counts = self.report.counts
         for task, outcome in results:
@@ -211,7 +213,7 @@ class _Run:
                 self._reject(task.display, outcome)
                 continue
             source = SourceInfo(task.path, task.rel_path, task.size, task.mtime_ns)
-            if outcome.content_hash == task.stored_hash:
+            if outcome.record.content_hash == task.stored_hash:
                 counts["unchanged"] += 1
                 touched.append(source)
                 continue
@@ -223,7 +225,7 @@ class _Run:
 
     def _flush(
         self,
-        batch: list[tuple[SourceInfo, ArticleRecord]],
+        batch: list[tuple[SourceInfo, Prepared]],
         touched: list[SourceInfo],
         run: int,
         commit: Callable[[], None],
