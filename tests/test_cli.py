@@ -181,3 +181,17 @@ def test_kill_9_mid_ingest_then_rerun_is_complete(database_url: str, tmp_path: P
     # Across backends the column encodings differ; what the articles say must not.
     assert [row[:4] for row in got["articles"]] == [row[:4] for row in expected["articles"]]
     assert [row[:3] for row in got["topics"]] == [row[:3] for row in expected["topics"]]
+
+
+def test_readme_commands_and_options_exist() -> None:
+    """The README's command table and the CLI cannot drift apart."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `newscat ")]
+    assert rows
+    for row in rows:
+        words = row.split("`")[1].split()
+        command = words[1]
+        help_text = runner.invoke(app, [command, "--help"], terminal_width=200).output
+        assert "Usage" in help_text, command
+        for option in (w.strip("[]") for w in words if w.strip("[").startswith("--")):
+            assert option in help_text, f"{command} {option}"
