@@ -265,7 +265,9 @@ class ResponseCacheMiddleware:
                 await self.send_not_modified(send, entry.headers)
                 return
             if entry.body is not None:
-                await send({"type": "http.response.start", "status": 200, "headers": entry.headers})
+                start = {"type": "http.response.start", "status": 200}
+                # A copy: outer middlewares edit the headers of each response they pass on.
+                await send({**start, "headers": list(entry.headers)})
                 await send({"type": "http.response.body", "body": entry.body})
                 return
         etag = entry.etag if entry is not None else None
@@ -315,7 +317,7 @@ class ResponseCacheMiddleware:
                 streaming = True
                 if start["status"] == 200 and etag is not None:
                     start["headers"].append((b"etag", etag))
-                    self.store(key, CachedResponse(etag, 200, start["headers"], None))
+                    self.store(key, CachedResponse(etag, 200, list(start["headers"]), None))
                 await send(start)
                 await send(message)
                 return
@@ -328,7 +330,7 @@ class ResponseCacheMiddleware:
             headers = start["headers"]
             headers.append((b"etag", etag))
             if len(body) <= self.max_entry_bytes:
-                self.store(key, CachedResponse(etag, 200, headers, body))
+                self.store(key, CachedResponse(etag, 200, list(headers), body))
             if if_none_match and etag_matches(if_none_match, etag):
                 await self.send_not_modified(send, headers)
                 return
