@@ -1,0 +1,1 @@
+"""Hardening: fuzzing, hostile parameters, parser properties, faults, security and load."""
