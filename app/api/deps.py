@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 
 from app import cursor as cursors
@@ -70,28 +72,62 @@ class _Errors:
             raise RequestValidationError(self.items)
 
 
-def _check_text(errors: _Errors, parameter: str, values: list[str]) -> None:
-    if any("\x00" in value for value in values):
-        errors.add(parameter, "NUL characters are not allowed")
+def _refuse_nul(value: str) -> str:
+    if "\x00" in value:
+        raise PydanticCustomError("value_error", "NUL characters are not allowed")
+    return value
 
 
-def _parse_instant(raw: str, *, end_of_day: bool) -> datetime:
-    """A date (its UTC midnight, or the next one for an end bound) or a zoned datetime, as
-    naive UTC. Naive datetimes are refused: a zone-less time is ambiguous in a query."""
+def _check_q(value: str | None) -> str | None:
+    if value is not None and value.strip():
+        _refuse_nul(value)
+        try:
+            parse_query(value)
+        except SearchSyntaxError as exc:
+            raise PydanticCustomError("value_error", str(exc)) from None
+    return value
+
+
+def _check_instant(value: str | None) -> str | None:
+    if value is not None:
+        _refuse_nul(value)
+        try:
+            parse_instant(value, end=False)
+            parse_instant(value, end=True)
+        except (ValueError, OverflowError) as exc:
+            message = str(exc) if isinstance(exc, _InstantError) else ""
+            raise PydanticCustomError(
+                "value_error", message or "not a valid date or datetime: {raw}", {"raw": value}
+            ) from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_refuse_nul)]
+Instant = Annotated[str | None, AfterValidator(_check_instant)]
+
+
+class _InstantError(ValueError):
+    pass
+
+
+def parse_instant(raw: str, *, end: bool) -> datetime:
+    """A `from`/`to` value as naive UTC: a date is its UTC midnight (the next one for an end
+    bound, so it covers the day); a datetime must carry a zone, since a zone-less time in a
+    query is ambiguous. End bounds come back exclusive."""
     text = raw.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         day = date.fromisoformat(text)
         start = datetime(day.year, day.month, day.day)
-        return _later(start, timedelta(days=1)) if end_of_day else start
+        return _later(start, timedelta(days=1)) if end else start
     text = _SPACED_OFFSET.sub(r"\1+\2", text)
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*", text):
-        raise ValueError("expected a date (2021-07-28) or a datetime with a time zone")
+        raise _InstantError("expected a date (2021-07-28) or a datetime with a time zone")
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
-        raise ValueError("a datetime needs a time zone, e.g. 2021-07-28T12:00:00Z or +02:00")
+        raise _InstantError("a datetime needs a time zone, e.g. 2021-07-28T12:00:00Z or +02:00")
     value = value.astimezone(UTC).replace(tzinfo=None)
-    # `to` is inclusive; the catalogue keeps microseconds, so one more is the exclusive bound.
-    return _later(value, timedelta(microseconds=1)) if end_of_day else value
+    # The catalogue keeps microseconds, so one more is the exclusive form of an inclusive end.
+    return _later(value, timedelta(microseconds=1)) if end else value
 
 
 def _later(value: datetime, step: timedelta) -> datetime:
@@ -101,20 +137,6 @@ def _later(value: datetime, step: timedelta) -> datetime:
         return datetime.max
 
 
-def _instant(errors: _Errors, parameter: str, raw: str | None, *, end: bool) -> datetime | None:
-    if raw is None:
-        return None
-    if "\x00" in raw:
-        errors.add(parameter, "NUL characters are not allowed")
-        return None
-    try:
-        return _parse_instant(raw, end_of_day=end)
-    except (ValueError, OverflowError) as exc:
-        message = str(exc) if "expected" in str(exc) or "zone" in str(exc) else ""
-        errors.add(parameter, message or f"not a valid date or datetime: {raw!r}")
-        return None
-
-
 def _int64(description: str, example: int) -> Any:
     return Query(description=description, examples=[example], ge=INT64_MIN, le=INT64_MAX)
 
@@ -122,6 +144,7 @@ def _int64(description: str, example: int) -> Any:
 def get_filters(
     q: Annotated[
         str | None,
+        AfterValidator(_check_q),
         Query(
             max_length=MAX_Q_LENGTH,
             description=(
@@ -133,32 +156,32 @@ def get_filters(
         ),
     ] = None,
     topic: Annotated[
-        list[str],
+        list[Text],
         Query(
             description="Repeatable: articles with any of these topics (exact name, any case)",
             examples=[["AI", "Computer Vision"]],
         ),
     ] = [],  # noqa: B006  (FastAPI copies defaults; a list is how it documents repeats)
     exclude_topic: Annotated[
-        list[str],
+        list[Text],
         Query(description="Repeatable: articles with none of these topics", examples=[["Sports"]]),
     ] = [],  # noqa: B006
     provider: Annotated[
-        list[str],
+        list[Text],
         Query(
             description="Repeatable: articles from any of these provider domains (any case)",
             examples=[["microsoft.com"]],
         ),
     ] = [],  # noqa: B006
     exclude_provider: Annotated[
-        list[str],
+        list[Text],
         Query(
             description="Repeatable: articles from none of these provider domains",
             examples=[["example.com"]],
         ),
     ] = [],  # noqa: B006
     from_: Annotated[
-        str | None,
+        Instant,
         Query(
             alias="from",
             description=(
@@ -169,7 +192,7 @@ def get_filters(
         ),
     ] = None,
     to: Annotated[
-        str | None,
+        Instant,
         Query(
             description=(
                 "Published at or before: a date covers that whole UTC day; or a datetime "
@@ -187,12 +210,12 @@ def get_filters(
         Query(description="`true` or `false`: the article's published state", examples=[True]),
     ] = None,
     type_: Annotated[
-        str | None,
+        Text | None,
         Query(alias="type", description="Exact type", examples=["article", "video"]),
     ] = None,
-    category: Annotated[str | None, Query(description="Exact category", examples=["news"])] = None,
+    category: Annotated[Text | None, Query(description="Exact category", examples=["news"])] = None,
     url: Annotated[
-        str | None,
+        Text | None,
         Query(
             description="The article with this canonical URL (`webUrl`, else `originalUrl`)",
             examples=["https://powerapps.microsoft.com/en-us/blog/"],
@@ -204,26 +227,11 @@ def get_filters(
     ] = False,
 ) -> ArticleFilters:
     """The filters of `/articles`, shared by feeds and exports."""
+    # Each value was checked on its own by its validator; what is left spans parameters.
     errors = _Errors()
-    for name, values in (
-        ("q", [q] if q is not None else []),
-        ("topic", topic),
-        ("exclude_topic", exclude_topic),
-        ("provider", provider),
-        ("exclude_provider", exclude_provider),
-        ("type", [type_] if type_ is not None else []),
-        ("category", [category] if category is not None else []),
-        ("url", [url] if url is not None else []),
-    ):
-        _check_text(errors, name, values)
-    search = None
-    if q is not None and q.strip() and "\x00" not in q:
-        try:
-            search = parse_query(q)
-        except SearchSyntaxError as exc:
-            errors.add("q", str(exc))
-    start = _instant(errors, "from", from_, end=False)
-    before = _instant(errors, "to", to, end=True)
+    search = parse_query(q) if q is not None and q.strip() else None
+    start = parse_instant(from_, end=False) if from_ is not None else None
+    before = parse_instant(to, end=True) if to is not None else None
     if start is not None and before is not None and start >= before:
         errors.add("from", "`from` is later than `to`")
     for low, high, name in ((min_quality, max_quality, "quality"), (min_heat, max_heat, "heat")):
@@ -254,7 +262,7 @@ FiltersDep = Annotated[ArticleFilters, Depends(get_filters)]
 
 
 def get_sort(
-    filters: FiltersDep,
+    request: Request,
     sort: Annotated[
         SortKey | None,
         Query(
@@ -268,9 +276,14 @@ def get_sort(
     ] = None,
 ) -> str:
     """The validated sort key: relevance needs something to be relevant to."""
+    # `q` is read raw rather than through FiltersDep: a dependency used twice in one request
+    # is validated twice, and would report each bad parameter twice. A non-blank `q` is
+    # exactly when the filters carry a search (a bad one is get_filters' 422).
+    q = request.query_params.get("q")
+    searching = q is not None and bool(q.strip())
     if sort is None:
-        return "relevance" if filters.search is not None else "-published_at"
-    if sort == "relevance" and filters.search is None:
+        return "relevance" if searching else "-published_at"
+    if sort == "relevance" and not searching:
         errors = _Errors()
         errors.add("sort", "`relevance` needs a `q` to rank by")
         errors.raise_any()

@@ -173,6 +173,8 @@ def _spec(rng: random.Random, index: int, url: str, earlier: list[str], rel_path
         excerpt += " &nbsp;AT&amp;T"
     provider_name, domain = rng.choice(PROVIDERS)
     topics = rng.sample(TOPICS, rng.randint(1, 4))
+    if rng.random() < 0.3:  # enough rare topics for the facet's top-50 cut to bite
+        topics.append(f"{rng.choice(['Rare', 'rare', 'Ärger', 'zeta', 'Zeta'])} {index % 97}")
     values: dict[str, Any] = {
         "quality": rng.choice(QUALITIES),
         "heat": rng.choice(HEATS),

@@ -82,6 +82,13 @@ def _urls(corpus: Corpus) -> list[dict[str, Any]]:
     ]
 
 
+SORTS = ["-published_at", "published_at", "-quality", "quality", "-heat", "heat"]
+
+
+def _any_case(rng: random.Random, domain: str) -> str:
+    return domain.upper() if rng.random() < 0.3 else domain
+
+
 def _random_combinations(count: int) -> list[dict[str, Any]]:
     rng = random.Random(7)
     choices: list[tuple[str, Any]] = [

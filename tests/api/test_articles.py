@@ -1,0 +1,134 @@
+"""`/articles` as a whole: response shape, defaults, bad parameters, and its OpenAPI entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.factory import Corpus
+from tests.api.oracle import expected_ids
+
+SUMMARY_KEYS = {
+    "id", "url", "title", "excerpt", "published_at", "quality", "heat", "published", "removed",
+    "type", "category", "provider", "topics", "image",
+}  # fmt: skip
+
+
+def test_default_page(client: TestClient, corpus: Corpus) -> None:
+    response = client.get("/api/v1/articles")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert list(body) == ["total", "limit", "next_cursor", "items"]
+    assert body["limit"] == 20 and len(body["items"]) == 20
+    assert [i["id"] for i in body["items"]] == expected_ids(corpus, {})[:20]
+    assert all(set(item) == SUMMARY_KEYS for item in body["items"])
+    assert response.headers["link"].startswith("<http://testserver/api/v1/articles?")
+
+
+def test_an_empty_result(client: TestClient) -> None:
+    response = client.get("/api/v1/articles", params={"topic": "nothing at all"})
+    assert response.json() == {"total": 0, "limit": 20, "next_cursor": None, "items": []}
+    assert "link" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"from": "2021-07-28T12:00:00 02:00"},  # a `+` that arrived as a space
+        {"from": "0001-01-01", "to": "9999-12-31"},
+        {"to": "9999-12-31T23:59:59.999999Z"},
+        {"from": "2021-07-28T12:00Z", "to": "2021-07-28T12:00Z"},
+        {"min_quality": 5, "max_quality": 5},
+        {"limit": 1},
+        {"limit": 100},
+        {"offset": 10_000},
+        {"published": "false"},
+        {"topic": "%", "provider": "_"},
+    ],
+    ids=repr,
+)
+def test_edge_values_are_accepted(client: TestClient, params: dict[str, Any]) -> None:
+    assert client.get("/api/v1/articles", params=params).status_code == 200
+
+
+BAD: list[tuple[dict[str, Any], set[str]]] = [
+    ({"q": "x" * 501}, {"q"}),
+    ({"q": "power\x00"}, {"q"}),
+    ({"q": "!!! ***"}, {"q"}),
+    ({"topic": ["AI", "A\x00I"]}, {"topic"}),
+    ({"exclude_topic": "\x00"}, {"exclude_topic"}),
+    ({"provider": "a\x00"}, {"provider"}),
+    ({"exclude_provider": "\x00b"}, {"exclude_provider"}),
+    ({"type": "\x00"}, {"type"}),
+    ({"category": "\x00"}, {"category"}),
+    ({"url": "https://x\x00"}, {"url"}),
+    ({"from": "2024-02-30"}, {"from"}),
+    ({"from": "2021-13-01"}, {"from"}),
+    ({"from": "yesterday"}, {"from"}),
+    ({"from": ""}, {"from"}),
+    ({"from": "2021-07-28T12:00:00"}, {"from"}),
+    ({"from": "0001-01-01T00:00:00+01:00"}, {"from"}),
+    ({"from": "2021-07-28\x00"}, {"from"}),
+    ({"to": "2021-02-29"}, {"to"}),
+    ({"to": "2021-07-28T25:00:00Z"}, {"to"}),
+    ({"from": "2021-07-29", "to": "2021-07-28"}, {"from"}),
+    ({"from": "2021-07-28T12:00:01Z", "to": "2021-07-28T12:00:00Z"}, {"from"}),
+    ({"min_quality": "abc"}, {"min_quality"}),
+    ({"min_quality": 2**63}, {"min_quality"}),
+    ({"max_quality": 1.5}, {"max_quality"}),
+    ({"min_heat": -(2**63) - 1}, {"min_heat"}),
+    ({"max_heat": "1e3"}, {"max_heat"}),
+    ({"min_quality": 10, "max_quality": 5}, {"min_quality"}),
+    ({"min_heat": 10, "max_heat": 5}, {"min_heat"}),
+    ({"published": "maybe"}, {"published"}),
+    ({"include_removed": "2"}, {"include_removed"}),
+    ({"sort": "title"}, {"sort"}),
+    ({"sort": "published_at; DROP TABLE article"}, {"sort"}),
+    ({"sort": "relevance"}, {"sort"}),
+    ({"limit": 0}, {"limit"}),
+    ({"limit": 101}, {"limit"}),
+    ({"limit": "ten"}, {"limit"}),
+    ({"offset": -1}, {"offset"}),
+    ({"offset": 10_001}, {"offset"}),
+    ({"facet": ["topic", "author"]}, {"facet"}),
+    ({"from": "nope", "limit": 0, "sort": "x", "q": "\x00"}, {"from", "limit", "sort", "q"}),
+]
+
+
+@pytest.mark.parametrize(("params", "names"), BAD, ids=[repr(p)[:50] for p, _ in BAD])
+def test_bad_parameters_are_422_naming_them(
+    client: TestClient, params: dict[str, Any], names: set[str]
+) -> None:
+    response = client.get("/api/v1/articles", params=params)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == 422
+    assert {error["parameter"] for error in body["errors"]} == names
+    assert len(body["errors"]) == len({tuple(error.values()) for error in body["errors"]})
+    assert all(error["message"] for error in body["errors"])
+
+
+def test_openapi_documents_every_parameter(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    operation = schema["paths"]["/api/v1/articles"]["get"]
+    names = {p["name"] for p in operation["parameters"]}
+    assert names == {
+        "q", "topic", "exclude_topic", "provider", "exclude_provider", "from", "to",
+        "min_quality", "max_quality", "min_heat", "max_heat", "published", "type", "category",
+        "url", "include_removed", "sort", "limit", "cursor", "offset", "facet",
+    }  # fmt: skip
+    for parameter in operation["parameters"]:
+        assert parameter.get("description"), parameter["name"]
+        assert parameter["schema"].get("examples") or parameter.get("examples"), parameter["name"]
+    assert {"200", "422"} <= set(operation["responses"])
+    assert operation["summary"] and operation["description"]
+    for path in ("/api/v1/articles/{id}", "/api/v1/articles/{id}/related"):
+        operation = schema["paths"][path]["get"]
+        assert {"200", "404"} <= set(operation["responses"])
+        assert operation["parameters"][0]["description"]
+    components = schema["components"]["schemas"]
+    assert {"ArticleSummary", "ArticleDetail", "RelatedList", "FacetValue"} <= set(components)
