@@ -1,0 +1,321 @@
+"""`make bench`: ingest and API benchmarks side by side in one run, written to docs/benchmarks.md.
+
+    python -m bench.run [--scales 10000,100000,1000000] [--skip-datasette] [--skip-postgres]
+                        [--out docs/benchmarks.md] [--work-dir /tmp/newscat-bench]
+
+Corpora, catalogues and server logs live in the work directory, never in the repository.
+`--report-only` rewrites the markdown from the work directory's results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.metadata
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+
+from bench import api, datasette_db, ingest, report
+
+REPO = Path(__file__).resolve().parent.parent
+REAL_CORPUS = REPO.parent / "shared" / "corpus" / "powerapps"
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+PG_DATABASE = "newscat_bench"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--scales", default="10000,100000,1000000", help="synthetic corpus sizes, comma-separated"
+    )
+    parser.add_argument("--skip-datasette", action="store_true")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-api", action="store_true", help="ingest benchmarks only")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/newscat-bench"))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="ingest and parse-floor processes (default: CPUs)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic corpora")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per query")
+    parser.add_argument(
+        "--latency-duration",
+        type=int,
+        default=5,
+        help="seconds of one-connection load per query (latency)",
+    )
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--postgres-admin-url", default=PG_ADMIN_URL)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+    args.scales = [int(s.replace("_", "")) for s in args.scales.split(",") if s.strip()]
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    work: Path = args.work_dir.resolve()
+    if work == REPO or REPO in work.parents:
+        raise SystemExit("bench: --work-dir must be outside the repository")
+    work.mkdir(parents=True, exist_ok=True)
+    saved = work / "results.json"
+    if args.report_only:
+        report.write(args.out, json.loads(saved.read_text()))
+        print(f"wrote {args.out}")
+        return
+    if not args.skip_api:
+        api.ensure_wrk()
+    pg = None if args.skip_postgres else Postgres(args.postgres_admin_url)
+    load = api.LoadSettings(args.threads, args.connections, args.duration, args.latency_duration)
+    results: dict[str, Any] = {
+        "started": _now(),
+        "argv": ["python", "-m", "bench.run", *(argv if argv is not None else sys.argv[1:])],
+        "settings": {**vars(args), "out": str(args.out), "work_dir": str(work)},
+        "load": dataclasses.asdict(load),
+        "machine": machine(pg),
+        "commands": [],
+        "ingest": [],
+        "api": [],
+    }
+    commands: list[str] = results["commands"]
+
+    def save() -> None:
+        saved.write_text(json.dumps(results, indent=2, default=str))
+
+    try:
+        real = ingest.copy_real_corpus(REAL_CORPUS, work)
+        if real is not None:
+            results["ingest"].append(
+                bench_ingest("powerapps (real)", real, work, args, None, commands)
+            )
+            save()
+        for scale in args.scales:
+            corpus, generated = ingest.ensure_corpus(work, scale, args.seed, commands)
+            entry = bench_ingest(f"synthetic {scale:,}", corpus, work, args, pg, commands)
+            entry["scale"], entry["generate_seconds"] = scale, generated
+            results["ingest"].append(entry)
+            save()
+            if not args.skip_api:
+                results["api"].append(bench_api(scale, work, args, pg, load, commands))
+                save()
+    finally:
+        if pg is not None:
+            pg.drop()
+    results["finished"] = _now()
+    results["load_after"] = os.getloadavg()
+    save()
+    report.write(args.out, results)
+    print(f"wrote {args.out} (raw figures in {saved})")
+
+
+def bench_ingest(
+    label: str,
+    corpus: Path,
+    work: Path,
+    args: argparse.Namespace,
+    pg: Postgres | None,
+    commands: list[str],
+) -> dict[str, Any]:
+    print(f"ingest: {label}", flush=True)
+    floor = ingest.floor(corpus, args.workers, commands)
+    print(
+        f"  parse floor            {floor.seconds:14.1f} s  peak {floor.peak_rss / 2**20:7.0f} MiB"
+    )
+    counts = json.loads(floor.stdout)
+    entry: dict[str, Any] = {"corpus": label, "files": counts["parsed"] + counts["failed"]}
+    entry["floor"] = _figures(floor, entry["files"])
+    db = work / f"catalogue-{corpus.name}.db"
+    for stale in work.glob(f"{db.name}*"):
+        stale.unlink()
+    sqlite_url = f"sqlite:///{db}"
+    entry["sqlite"] = _ingest_twice(
+        corpus, sqlite_url, work / f"report-{corpus.name}", args, commands
+    )
+    entry["sqlite"]["database"] = str(db)
+    entry["sqlite"]["database_bytes"] = db.stat().st_size
+    if pg is not None:
+        pg.create()
+        entry["postgres"] = _ingest_twice(
+            corpus, pg.url, work / f"report-pg-{corpus.name}", args, commands
+        )
+    return entry
+
+
+def _ingest_twice(
+    corpus: Path, url: str, report_stem: Path, args: argparse.Namespace, commands: list[str]
+) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for run in ("first", "again"):
+        report_file = report_stem.with_name(f"{report_stem.name}-{run}.json")
+        measured = ingest.ingest(corpus, url, args.workers, report_file, commands)
+        files = sum(
+            json.loads(report_file.read_text())["counts"][k]
+            for k in ("new", "updated", "unchanged", "rejected")
+        )
+        result[run] = _figures(measured, files)
+        result[run]["counts"] = json.loads(report_file.read_text())["counts"]
+        print(
+            f"  {url.split(':')[0]:22} {run:5} {measured.seconds:8.1f} s  "
+            f"peak {measured.peak_rss / 2**20:7.0f} MiB",
+            flush=True,
+        )
+    return result
+
+
+def _figures(measured: ingest.Measured, files: int) -> dict[str, Any]:
+    return {
+        "seconds": measured.seconds,
+        "files_per_s": files / measured.seconds if measured.seconds else None,
+        "peak_rss": measured.peak_rss,
+    }
+
+
+def bench_api(
+    scale: int,
+    work: Path,
+    args: argparse.Namespace,
+    pg: Postgres | None,
+    load: api.LoadSettings,
+    commands: list[str],
+) -> dict[str, Any]:
+    print(f"api: {scale:,} articles", flush=True)
+    corpus_name = f"corpus-{scale}"
+    sqlite_url = f"sqlite:///{work / f'catalogue-{corpus_name}.db'}"
+    entry: dict[str, Any] = {"scale": scale, "servers": {}, "paths": {}}
+    logs = work / "logs"
+    logs.mkdir(exist_ok=True)
+
+    def run(key: str, server: api.Server, make_queries: Any) -> dict[str, str]:
+        print(f" {key}", flush=True)
+        _record(commands, server)
+        with server:
+            queries: dict[str, str] = make_queries(server.base)
+            results = api.run_queries(server.base, queries, load)
+        entry["servers"][key] = {name: dataclasses.asdict(r) for name, r in results.items()}
+        entry["paths"][key] = queries
+        return queries
+
+    picked: list[api.Params] = []
+
+    def ours_from(base: str) -> dict[str, str]:
+        picked.append(api.pick_params(base))
+        return api.newscat_queries(base, picked[0])
+
+    server = api.newscat_server(
+        sqlite_url, api.free_port(), logs / "newscat-sqlite.log", cache=False
+    )
+    ours = run("newscat_sqlite", server, ours_from)
+    params = picked[0]
+    entry["params"] = dataclasses.asdict(params)
+    cached = api.newscat_server(
+        sqlite_url, api.free_port(), logs / "newscat-cached.log", cache=True
+    )
+    run("newscat_sqlite_cached", cached, lambda base: ours)
+    if not args.skip_datasette:
+        db_dir = work / f"datasette-{scale}"
+        db_dir.mkdir(exist_ok=True)
+        start = time.perf_counter()
+        db_file = datasette_db.build(work / f"catalogue-{corpus_name}.db", db_dir / "db.db")
+        entry["datasette_build_seconds"] = time.perf_counter() - start
+        server = api.datasette_server(db_file, api.free_port(), logs / "datasette.log")
+        run("datasette", server, lambda base: api.datasette_queries(base, params))
+    if pg is not None:
+        pg.analyze()
+        server = api.newscat_server(pg.url, api.free_port(), logs / "newscat-pg.log", cache=False)
+        run("newscat_postgres", server, lambda base: ours)
+        pg.drop()
+    return entry
+
+
+def _record(commands: list[str], server: api.Server) -> None:
+    parts = [Path(p).name if p.startswith(str(api.BIN)) else p for p in server.command]
+    shown = " ".join("PORT" if p == str(server.port) else p for p in parts)
+    if server.env and server.env.get("NEWSCAT_RESULT_CACHE_SIZE") == "0":
+        shown = "NEWSCAT_RESULT_CACHE_SIZE=0 " + shown
+    if shown not in commands:
+        commands.append(shown)
+
+
+class Postgres:
+    """A throwaway `newscat_bench` database on the machine's PostgreSQL."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self.url = admin_url.rsplit("/", 1)[0] + "/" + PG_DATABASE
+        try:
+            with psycopg.connect(self.admin, connect_timeout=5) as conn:
+                self.version = str(conn.execute("SHOW server_version").fetchone()[0])
+        except psycopg.Error as exc:
+            raise SystemExit(
+                f"bench: PostgreSQL at {self.admin} is unreachable ({exc}); "
+                "start it or pass --skip-postgres"
+            ) from None
+
+    def _admin(self, sql: str) -> None:
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def create(self) -> None:
+        self.drop()
+        self._admin(f"CREATE DATABASE {PG_DATABASE}")
+
+    def drop(self) -> None:
+        self._admin(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+
+    def analyze(self) -> None:
+        # Autovacuum would do this within a minute of the load; doing it now makes runs alike.
+        with psycopg.connect(self.url.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute("ANALYZE")
+
+
+def machine(pg: Postgres | None) -> dict[str, Any]:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "ram_bytes": psutil.virtual_memory().total,
+        "cpu": model or platform.processor(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql": pg.version if pg else None,
+        "datasette": importlib.metadata.version("datasette"),
+        "wrk": (wrk.stdout or wrk.stderr).splitlines()[0] if (wrk.stdout or wrk.stderr) else None,
+        "commit": commit.stdout.strip(),
+        "load_before": os.getloadavg(),
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+if __name__ == "__main__":
+    main()
