@@ -76,9 +76,7 @@ class ArticleDocument(SQLModel, table=True):
     __tablename__ = "article_document"
 
     article_pk: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("article.pk", ondelete="CASCADE"), primary_key=True
-        )
+        sa_column=Column(Integer, ForeignKey("article.pk", ondelete="CASCADE"), primary_key=True)
     )
     images: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
@@ -96,9 +94,7 @@ class ArticleTopic(SQLModel, table=True):
     __table_args__ = (Index("ix_article_topic_topic_key_article_pk", "topic_key", "article_pk"),)
 
     article_pk: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("article.pk", ondelete="CASCADE"), primary_key=True
-        )
+        sa_column=Column(Integer, ForeignKey("article.pk", ondelete="CASCADE"), primary_key=True)
     )
     # Lower-cased name: topic filters are case-insensitive; `name` keeps the file's spelling.
     topic_key: str = Field(sa_column=Column(Text, primary_key=True))
