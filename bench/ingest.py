@@ -40,6 +40,7 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    load: float  # the machine's mean 1-minute load average while it ran (noise indicator)
 
 
 def measure(command: Sequence[str], *, env: dict[str, str] | None = None) -> Measured:
@@ -48,8 +49,10 @@ def measure(command: Sequence[str], *, env: dict[str, str] | None = None) -> Mea
         start = time.perf_counter()
         proc = psutil.Popen(list(command), stdout=out, stderr=err, env=env)
         peak = 0
+        loads = []
         while proc.poll() is None:
             peak = max(peak, _tree_rss(proc))
+            loads.append(os.getloadavg()[0])
             time.sleep(0.1)
         seconds = time.perf_counter() - start
         out.seek(0)
@@ -61,6 +64,7 @@ def measure(command: Sequence[str], *, env: dict[str, str] | None = None) -> Mea
             proc.returncode,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
+            sum(loads) / len(loads) if loads else os.getloadavg()[0],
         )
 
 

@@ -77,7 +77,9 @@ wrk -t1 -c4 -d{load["warmup"]}s URL  # warm-up
 - **Parse floor** (`python -m bench.ingest`): the same files, walked the same way, read and their
   front matter parsed with `yaml.load(text, Loader=yaml.CSafeLoader)` on the same number of
   spawned worker processes (chunks of 64 paths), doing nothing else. Both it and `newscat ingest`
-  are timed from process start to exit.
+  are timed from process start to exit. The floor runs before and after the SQLite ingest and
+  counts as the mean of the two; "load avg" is the machine's 1-minute load average during each
+  run (on {r["machine"]["nproc"]} CPUs: anything above that means the run was waiting for a CPU).
 - **Peak memory** is the largest sum of RSS over the ingest process and all its children, polled
   every 0.1 s with psutil.
 - **API**: one uvicorn worker (`newscat serve --workers 1`); Datasette
@@ -158,6 +160,7 @@ def _ingest(r: dict[str, Any]) -> str:
         "unchanged re-ingest",
         "first / re-ingest",
         "peak RSS (tree)",
+        "load avg (floor / ingest)",
     ]
     for backend, title in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
         rows = []
@@ -176,6 +179,7 @@ def _ingest(r: dict[str, Any]) -> str:
                     _run_cell(again),
                     f"{_n(_ratio(first, again), 1)}x",
                     f"{first['peak_rss'] / MiB:,.0f} MiB",
+                    f"{_n(e['floor'].get('load'), 1)} / {_n(first.get('load'), 1)}",
                 ]
             )
         if rows:
@@ -294,6 +298,11 @@ def _api_scale(e: dict[str, Any], load: dict[str, Any]) -> str:
         for q in QUERIES
         if (res := _q(e, s, q)) and (res["throughput"]["bad"] or res["latency"]["bad"])
     ]
+    if e.get("load"):
+        notes.append(
+            "- 1-minute load average at the end of each server's run: "
+            + ", ".join(f"{SERVERS[s]} {v:.1f}" for s, v in e["load"].items())
+        )
     if notes:
         lines.append("\n".join(notes))
     return "\n\n".join(lines)
