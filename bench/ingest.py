@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -41,20 +42,27 @@ class Measured:
     stdout: str
     stderr: str
     load: float  # the machine's mean 1-minute load average while it ran (noise indicator)
+    cpu: float  # CPU seconds (user + system) of the whole process tree
+    cpu_main: float  # CPU seconds of the main process alone (last sample before it exited)
 
 
 def measure(command: Sequence[str], *, env: dict[str, str] | None = None) -> Measured:
     """Run a command; wall time and the peak RSS of its whole process tree (psutil polling)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = psutil.Popen(list(command), stdout=out, stderr=err, env=env)
-        peak = 0
-        loads = []
+        peak, loads, cpu_main = 0, [], 0.0
         while proc.poll() is None:
             peak = max(peak, _tree_rss(proc))
             loads.append(os.getloadavg()[0])
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                cpu_main = times.user + times.system
             time.sleep(0.1)
         seconds = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
         out.seek(0)
         err.seek(0)
         return Measured(
@@ -65,6 +73,8 @@ def measure(command: Sequence[str], *, env: dict[str, str] | None = None) -> Mea
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
             sum(loads) / len(loads) if loads else os.getloadavg()[0],
+            cpu,
+            cpu_main,
         )
 
 

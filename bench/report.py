@@ -80,6 +80,10 @@ wrk -t1 -c4 -d{load["warmup"]}s URL  # warm-up
   are timed from process start to exit. The floor runs before and after the SQLite ingest and
   counts as the mean of the two; "load avg" is the machine's 1-minute load average during each
   run (on {r["machine"]["nproc"]} CPUs: anything above that means the run was waiting for a CPU).
+  "CPU s" is the user + system time of the whole process tree (from `getrusage`), and in
+  brackets that of the ingest's main process alone, which writes to the database while the
+  workers parse: on a machine where the floor already keeps every CPU busy, that time is the
+  ingest's cost over the floor.
 - **Peak memory** is the largest sum of RSS over the ingest process and all its children, polled
   every 0.1 s with psutil.
 - **API**: one uvicorn worker (`newscat serve --workers 1`); Datasette
@@ -160,6 +164,7 @@ def _ingest(r: dict[str, Any]) -> str:
         "unchanged re-ingest",
         "first / re-ingest",
         "peak RSS (tree)",
+        "CPU s: floor / ingest (main process)",
         "load avg (floor / ingest)",
     ]
     for backend, title in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
@@ -179,6 +184,8 @@ def _ingest(r: dict[str, Any]) -> str:
                     _run_cell(again),
                     f"{_n(_ratio(first, again), 1)}x",
                     f"{first['peak_rss'] / MiB:,.0f} MiB",
+                    f"{_n(e['floor'].get('cpu'), 1)} / {_n(first.get('cpu'), 1)} "
+                    f"({_n(first.get('cpu_main'), 1)})",
                     f"{_n(e['floor'].get('load'), 1)} / {_n(first.get('load'), 1)}",
                 ]
             )

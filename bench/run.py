@@ -153,11 +153,14 @@ def bench_ingest(
         "files_per_s": files / seconds,
         "peak_rss": max(before.peak_rss, after.peak_rss),
         "load": (before.load + after.load) / 2,
+        "cpu": (before.cpu + after.cpu) / 2,
+        "cpu_main": (before.cpu_main + after.cpu_main) / 2,
         "runs": runs,
     }
     print(
         f"  parse floor            {before.seconds:6.1f} s, {after.seconds:.1f} s  "
-        f"peak {entry['floor']['peak_rss'] / 2**20:7.0f} MiB"
+        f"peak {entry['floor']['peak_rss'] / 2**20:7.0f} MiB  cpu {before.cpu:.1f} s, "
+        f"{after.cpu:.1f} s"
     )
     entry["sqlite"]["database"] = str(db)
     entry["sqlite"]["database_bytes"] = db.stat().st_size
@@ -184,7 +187,8 @@ def _ingest_twice(
         result[run]["counts"] = json.loads(report_file.read_text())["counts"]
         print(
             f"  {url.split(':')[0]:22} {run:5} {measured.seconds:8.1f} s  "
-            f"peak {measured.peak_rss / 2**20:7.0f} MiB  load {measured.load:.1f}",
+            f"peak {measured.peak_rss / 2**20:7.0f} MiB  load {measured.load:.1f}  "
+            f"cpu {measured.cpu:.1f} s (main {measured.cpu_main:.1f} s)",
             flush=True,
         )
     return result
@@ -196,6 +200,8 @@ def _figures(measured: ingest.Measured, files: int) -> dict[str, Any]:
         "files_per_s": files / measured.seconds if measured.seconds else None,
         "peak_rss": measured.peak_rss,
         "load": measured.load,
+        "cpu": measured.cpu,
+        "cpu_main": measured.cpu_main,
     }
 
 
