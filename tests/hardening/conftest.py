@@ -206,29 +206,18 @@ def _healthy(base_url: str) -> bool:
 def running_server(
     database_url: str, directory: Path, *, env: dict[str, str] | None = None
 ) -> Iterator[Server]:
-    """uvicorn serving the app on a free loopback port; stopped (then killed) at the end."""
+    """`newscat serve` on a free loopback port; stopped (then killed) at the end."""
     port = free_port()
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / f"server-{port}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    # `newscat serve`, as users run it: the server's own settings are part of what is tested.
+    command = [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)]
     environment = {
         **os.environ,
         "DATABASE_URL": database_url,
         "PYTHONPATH": str(ROOT),
         "PYTHONUNBUFFERED": "1",
+        "NEWSCAT_LOG_LEVEL": "warning",  # no access log
         **(env or {}),
     }
     with open(log_path, "wb") as log:
