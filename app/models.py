@@ -40,6 +40,9 @@ class Article(SQLModel, table=True):
         Index("ix_article_category", "category"),
         Index("ix_article_type", "type"),
         Index("ix_article_published", "published"),
+        # Removed articles are rare: this finds them without a scan, so lists can leave
+        # them out by key instead of reading every candidate row (migration 0002).
+        Index("ix_article_removed", "removed"),
     )
 
     pk: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))

@@ -11,15 +11,16 @@ from app.query.articles import (
     list_articles,
     related_articles,
 )
-from app.query.catalogue import (
+from app.query.catalogue import list_providers, list_topics, stats
+from app.query.counts import catalogue_version, count_articles, facet_counts
+from app.query.filters import (
     FACETS,
-    catalogue_version,
-    facet_counts,
-    list_providers,
-    list_topics,
-    stats,
+    SORTS,
+    ArticleFilters,
+    article_id,
+    summary_from_row,
+    topic_key,
 )
-from app.query.filters import SORTS, ArticleFilters, article_id, summary_from_row, topic_key
 
 __all__ = [
     "FACETS",
@@ -29,6 +30,7 @@ __all__ = [
     "article_id",
     "article_pk",
     "catalogue_version",
+    "count_articles",
     "facet_counts",
     "iter_articles",
     "list_articles",

@@ -16,12 +16,18 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import cursor as cursors
-from app.query.catalogue import facet_counts
+from app.query.counts import (
+    CACHE,
+    cache_key,
+    catalogue_version,
+    count_articles,
+    facet_counts,
+)
 from app.query.filters import (
     ARTICLE,
+    ARTICLE_TOPIC,
     DOCUMENT,
     FTS_PG,
-    FTS_SQLITE,
     SORT_COLUMN_INDEX,
     SOURCE,
     SUMMARY_COLUMNS,
@@ -29,13 +35,17 @@ from app.query.filters import (
     ArticleFilters,
     article_id,
     filter_conditions,
+    fts_match,
     is_sqlite,
+    search_expression,
     summary_from_row,
+    topic_keys,
 )
 from app.schemas import iso_z
-from app.search import to_fts5, to_tsquery
 
 ITER_BATCH = 500
+# Articles with the filtered topics beyond which walking an ordered index beats listing them.
+TOPIC_SCAN_THRESHOLD = 4000
 
 
 def _keyset_segments(
@@ -81,34 +91,65 @@ def _keyset_rows(
     return rows
 
 
-def _relevance_select(filters: ArticleFilters, *, sqlite: bool) -> Select[Any]:
+def _relevance_select(
+    filters: ArticleFilters, *, sqlite: bool, scan_topics: bool = False
+) -> Select[Any]:
     statement = select(*SUMMARY_COLUMNS)
-    conditions = filter_conditions(filters, sqlite=sqlite, positive=False)
-    search = filters.search
-    expression = None
-    if search is not None:
-        expression = to_fts5(search) if sqlite else to_tsquery(search)
-    if expression is None:
+    conditions = filter_conditions(filters, sqlite=sqlite, positive=False, scan_topics=scan_topics)
+    expression = search_expression(filters, sqlite=sqlite)
+    if expression is None:  # only exclusions: nothing to rank by
         return statement.where(*conditions).order_by(A.id)
+    key, matching = fts_match(sqlite, expression)
+    rank: Any
     if sqlite:
-        ranked = (
-            select(
-                FTS_SQLITE.c.rowid.label("pk"),
-                func.bm25(literal_column("article_fts")).label("rank"),
-            )
-            .where(literal_column("article_fts").op("MATCH")(expression))
-            .subquery()
-        )
-        rank_order = ranked.c.rank.asc()
+        rank = func.bm25(literal_column("article_fts"))  # lower is better
     else:
-        query = cast(expression, TSQUERY)
-        ranked = (
-            select(FTS_PG.c.pk.label("pk"), func.ts_rank(FTS_PG.c.document, query).label("rank"))
-            .where(FTS_PG.c.document.op("@@")(query))
-            .subquery()
-        )
-        rank_order = ranked.c.rank.desc()
-    return statement.join(ranked, ranked.c.pk == A.pk).where(*conditions).order_by(rank_order, A.id)
+        rank = -func.ts_rank(FTS_PG.c.document, cast(expression, TSQUERY))
+    ranked = select(key.label("pk"), rank.label("rank")).where(matching).subquery()
+    return (
+        statement.join(ranked, ranked.c.pk == A.pk).where(*conditions).order_by(ranked.c.rank, A.id)
+    )
+
+
+def _scan_topics(session: Session, filters: ArticleFilters) -> bool:
+    """Whether the topic filter should walk an index (common topics) or list its articles."""
+    if not filters.topics:
+        return False
+    tagged = select(ARTICLE_TOPIC.c.article_pk).where(
+        ARTICLE_TOPIC.c.topic_key.in_(topic_keys(filters.topics))
+    )
+    capped = select(func.count()).select_from(tagged.limit(TOPIC_SCAN_THRESHOLD).subquery())
+    return int(session.execute(capped).scalar_one()) >= TOPIC_SCAN_THRESHOLD
+
+
+def _relevance_start(cursor: cursors.Cursor | None, offset: int | None) -> int:
+    if cursor is not None and cursor.offset is not None:
+        return cursor.offset
+    return offset or 0
+
+
+def _page_rows(
+    session: Session,
+    filters: ArticleFilters,
+    *,
+    sort: str,
+    count: int,
+    cursor: cursors.Cursor | None,
+    offset: int | None,
+    sqlite: bool,
+    scan_topics: bool,
+) -> list[Any]:
+    if sort == "relevance":
+        start = _relevance_start(cursor, offset)
+        statement = _relevance_select(filters, sqlite=sqlite, scan_topics=scan_topics)
+        return list(session.execute(statement.limit(count).offset(start)).all())
+    conditions = filter_conditions(filters, sqlite=sqlite, scan_topics=scan_topics)
+    if not offset:
+        return _keyset_rows(session, conditions, sort=sort, after=cursor, count=count)
+    col = A[sort.lstrip("-")]
+    order = nulls_last(col.desc() if sort.startswith("-") else col.asc())
+    statement = select(*SUMMARY_COLUMNS).where(*conditions).order_by(order, A.id)
+    return list(session.execute(statement.limit(count).offset(offset)).all())
 
 
 def list_articles(
@@ -123,43 +164,44 @@ def list_articles(
 ) -> dict[str, Any]:
     """One page of `/articles`: `{"total", "limit", "next_cursor", "items"[, "facets"]}`."""
     sqlite = is_sqlite(session)
-    conditions = filter_conditions(filters, sqlite=sqlite)
+    scan = _scan_topics(session, filters)
+    rows = _page_rows(
+        session,
+        filters,
+        sort=sort,
+        count=limit + 1,
+        cursor=cursor,
+        offset=offset,
+        sqlite=sqlite,
+        scan_topics=scan,
+    )
     next_cursor: str | None = None
-    if sort == "relevance":
-        start = cursor.offset if cursor is not None and cursor.offset is not None else offset or 0
-        statement = _relevance_select(filters, sqlite=sqlite).limit(limit + 1).offset(start)
-        rows = session.execute(statement).all()
-        if len(rows) > limit:
-            next_cursor = cursors.encode_offset(sort, start + limit)
-    else:
-        if offset:
-            col = A[sort.lstrip("-")]
-            order = nulls_last(col.desc() if sort.startswith("-") else col.asc())
-            statement = (
-                select(*SUMMARY_COLUMNS)
-                .where(*conditions)
-                .order_by(order, A.id)
-                .limit(limit + 1)
-                .offset(offset)
-            )
-            rows = session.execute(statement).all()
+    if len(rows) > limit:
+        if sort == "relevance":
+            next_cursor = cursors.encode_offset(sort, _relevance_start(cursor, offset) + limit)
         else:
-            rows = _keyset_rows(session, conditions, sort=sort, after=cursor, count=limit + 1)
-        if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = cursors.encode_keyset(
-                sort, last[SORT_COLUMN_INDEX[sort.lstrip("-")]], last[0]
-            )
-    total = session.execute(select(func.count()).select_from(ARTICLE).where(*conditions))
+            value = last[SORT_COLUMN_INDEX[sort.lstrip("-")]]
+            next_cursor = cursors.encode_keyset(sort, value, last[0])
+    version = catalogue_version(session)
+    total = CACHE.get(
+        cache_key(session, version, "total", filters),
+        lambda: count_articles(session, filters=filters, sqlite=sqlite, scan_topics=scan),
+    )
     page: dict[str, Any] = {
-        "total": total.scalar_one(),
+        "total": total,
         "limit": limit,
         "next_cursor": next_cursor,
         "items": [summary_from_row(row) for row in rows[:limit]],
     }
     if facets:
         page["facets"] = {
-            name: facet_counts(session, name=name, conditions=conditions, sqlite=sqlite)
+            name: CACHE.get(
+                cache_key(session, version, "facet", name, filters),
+                lambda name=name: facet_counts(  # type: ignore[misc]
+                    session, name=name, filters=filters, sqlite=sqlite, scan_topics=scan
+                ),
+            )
             for name in dict.fromkeys(facets)
         }
     return page
@@ -170,22 +212,28 @@ def iter_articles(
 ) -> Iterator[dict[str, Any]]:
     """Every matching ArticleSummary dict in `sort` order, fetched in keyset batches."""
     sqlite = is_sqlite(session)
-    conditions = filter_conditions(filters, sqlite=sqlite)
+    scan = _scan_topics(session, filters)
     remaining = limit
     after: cursors.Cursor | None = None
     offset = 0
     while remaining is None or remaining > 0:
         size = ITER_BATCH if remaining is None else min(ITER_BATCH, remaining)
-        if sort == "relevance":
-            statement = _relevance_select(filters, sqlite=sqlite).limit(size).offset(offset)
-            rows = session.execute(statement).all()
-            offset += len(rows)
-        else:
-            rows = _keyset_rows(session, conditions, sort=sort, after=after, count=size)
-            if rows:
-                last = rows[-1]
-                value = last[SORT_COLUMN_INDEX[sort.lstrip("-")]]
-                after = cursors.Cursor(sort=sort, value=value, id=last[0])
+        rows = _page_rows(
+            session,
+            filters,
+            sort=sort,
+            count=size,
+            cursor=cursors.Cursor(sort=sort, offset=offset) if sort == "relevance" else after,
+            offset=None,
+            sqlite=sqlite,
+            scan_topics=scan,
+        )
+        offset += len(rows)
+        if rows and sort != "relevance":
+            last = rows[-1]
+            after = cursors.Cursor(
+                sort=sort, value=last[SORT_COLUMN_INDEX[sort.lstrip("-")]], id=last[0]
+            )
         for row in rows:
             yield summary_from_row(row)
         if remaining is not None:

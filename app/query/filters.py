@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Table, cast, column, literal_column, select, table
+from sqlalchemy import Integer, Table, cast, column, exists, literal_column, select, table, true
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -37,6 +37,7 @@ FTS_SQLITE = table("article_fts", column("rowid", Integer))
 FTS_PG = table("article_fts", column("pk", Integer), column("document"))
 
 SORTS = ("-published_at", "published_at", "-quality", "quality", "-heat", "heat", "relevance")
+FACETS = ("topic", "provider", "type", "published", "year", "month")
 
 A = ARTICLE.c
 SUMMARY_COLUMNS = (
@@ -44,6 +45,13 @@ SUMMARY_COLUMNS = (
     A.removed, A.type, A.category, A.provider_name, A.provider_domain, A.topics, A.image,
 )  # fmt: skip
 SORT_COLUMN_INDEX = {"published_at": 4, "quality": 5, "heat": 6}
+# `= true` rather than `IS TRUE`: the same rows, and an index can answer it on both backends.
+REMOVED = A.removed == true()
+HIDDEN_PKS = select(A.pk).where(REMOVED)
+# Removed articles are rare and indexed: excluding their keys needs no article row, where
+# `removed IS NOT TRUE` would read the row of every candidate, even when an index could
+# otherwise answer alone (counts, facets, pages skipping past many rows).
+VISIBLE = A.pk.not_in(HIDDEN_PKS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,39 +88,61 @@ def topic_key(name: str) -> str:
     return name.strip().lower()
 
 
+def topic_keys(names: Sequence[str]) -> list[str]:
+    return sorted({topic_key(name) for name in names})
+
+
+def search_expression(filters: ArticleFilters, *, sqlite: bool) -> str | None:
+    """The positive part of `q` in the backend's full-text syntax, if there is one."""
+    if filters.search is None:
+        return None
+    return to_fts5(filters.search) if sqlite else to_tsquery(filters.search)
+
+
+def fts_match(sqlite: bool, expression: str) -> tuple[Any, ColumnElement[bool]]:
+    """(the full-text table's article key column, its MATCH condition)."""
+    if sqlite:
+        return FTS_SQLITE.c.rowid, literal_column("article_fts").op("MATCH")(expression)
+    return FTS_PG.c.pk, FTS_PG.c.document.op("@@")(cast(expression, TSQUERY))
+
+
 def is_sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
 def match(sqlite: bool, expression: str) -> ColumnElement[bool]:
     """`article.pk IN (articles whose text matches expression)`."""
-    if sqlite:
-        matching = select(FTS_SQLITE.c.rowid).where(
-            literal_column("article_fts").op("MATCH")(expression)
-        )
-    else:
-        matching = select(FTS_PG.c.pk).where(FTS_PG.c.document.op("@@")(cast(expression, TSQUERY)))
-    return A.pk.in_(matching)
+    key, condition = fts_match(sqlite, expression)
+    return A.pk.in_(select(key).where(condition))
+
+
+def topic_condition(keys: Sequence[str], *, scan: bool) -> ColumnElement[bool]:
+    """Articles with any of these topic keys.
+
+    As `pk IN (list)` the database reads every tagged article, which suits rare topics; as
+    a correlated EXISTS it can walk an ordered index and stop after one page, which suits
+    common ones (`scan`). Both select the same rows.
+    """
+    tagged = ARTICLE_TOPIC.c.topic_key.in_(keys)
+    if scan:
+        return exists().where(ARTICLE_TOPIC.c.article_pk == A.pk, tagged)
+    return A.pk.in_(select(ARTICLE_TOPIC.c.article_pk).where(tagged))
 
 
 def filter_conditions(
-    filters: ArticleFilters, *, sqlite: bool, positive: bool = True
+    filters: ArticleFilters, *, sqlite: bool, positive: bool = True, scan_topics: bool = False
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.search is not None:
-        if positive:
-            expression = to_fts5(filters.search) if sqlite else to_tsquery(filters.search)
-            if expression is not None:
-                conditions.append(match(sqlite, expression))
+        expression = search_expression(filters, sqlite=sqlite) if positive else None
+        if expression is not None:
+            conditions.append(match(sqlite, expression))
         negatives = (negatives_fts5 if sqlite else negatives_tsquery)(filters.search)
         conditions.extend(~match(sqlite, negative) for negative in negatives)
     if filters.topics:
-        keys = sorted({topic_key(t) for t in filters.topics})
-        conditions.append(
-            A.pk.in_(select(ARTICLE_TOPIC.c.article_pk).where(ARTICLE_TOPIC.c.topic_key.in_(keys)))
-        )
+        conditions.append(topic_condition(topic_keys(filters.topics), scan=scan_topics))
     if filters.exclude_topics:
-        keys = sorted({topic_key(t) for t in filters.exclude_topics})
+        keys = topic_keys(filters.exclude_topics)
         conditions.append(
             A.pk.not_in(
                 select(ARTICLE_TOPIC.c.article_pk).where(ARTICLE_TOPIC.c.topic_key.in_(keys))
@@ -145,7 +175,7 @@ def filter_conditions(
         url = filters.url.strip()
         conditions.extend((A.id == article_id(url), A.url == url))
     if not filters.include_removed:
-        conditions.append(A.removed.is_not(True))
+        conditions.append(VISIBLE)
     return conditions
 
 

@@ -76,7 +76,9 @@ def _ingest(url: str, corpus_files: tuple[Path, Corpus]) -> None:
 
 @pytest.fixture(scope="session")
 def client(catalogue_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(DATABASE_URL=catalogue_url))) as test_client:
+    # Without the response cache every request runs its queries, which is what is tested.
+    settings = Settings(DATABASE_URL=catalogue_url, NEWSCAT_RESULT_CACHE_SIZE=0)
+    with TestClient(create_app(settings)) as test_client:
         yield test_client
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.factory import Corpus
+from app.ingest.run import ingest_paths
+from app.main import create_app
+from app.settings import Settings
+from tests.api.factory import Corpus, write_corpus
 from tests.api.oracle import expected_ids
 
 SUMMARY_KEYS = {
@@ -132,3 +136,23 @@ def test_openapi_documents_every_parameter(client: TestClient) -> None:
         assert operation["parameters"][0]["description"]
     components = schema["components"]["schemas"]
     assert {"ArticleSummary", "ArticleDetail", "RelatedList", "FacetValue"} <= set(components)
+
+
+def test_totals_and_facets_follow_new_ingests(database_url: str, tmp_path: Path) -> None:
+    """Counts are cached per catalogue version: an ingest must show in the next answer."""
+    corpus = write_corpus(tmp_path / "files", count=40, seed=5)
+    first, second = tmp_path / "first", tmp_path / "second"
+    for index, spec in enumerate(corpus.specs):
+        target = (first if index < 20 else second) / spec.rel_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "files" / spec.rel_path).rename(target)
+    settings = Settings(DATABASE_URL=database_url, NEWSCAT_RESULT_CACHE_SIZE=0)
+    with TestClient(create_app(settings)) as client:
+        params = {"include_removed": True, "facet": "year", "limit": 1}
+        assert client.get("/api/v1/articles", params=params).json()["total"] == 0
+        ids = [spec.summary["id"] for spec in corpus.specs]
+        for folder, expected in ((first, len(set(ids[:20]))), (second, len(set(ids)))):
+            assert ingest_paths([folder], database_url, workers=1).counts["rejected"] == 0
+            body = client.get("/api/v1/articles", params=params).json()
+            assert body["total"] == expected
+            assert sum(v["count"] for v in body["facets"]["year"]) == expected

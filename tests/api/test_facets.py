@@ -26,9 +26,7 @@ FILTERS: list[dict[str, Any]] = [
 def test_facets_equal_brute_force(
     client: TestClient, corpus: Corpus, params: dict[str, Any]
 ) -> None:
-    body = client.get(
-        "/api/v1/articles", params={**params, "facet": FACETS, "limit": 1}
-    ).json()
+    body = client.get("/api/v1/articles", params={**params, "facet": FACETS, "limit": 1}).json()
     assert list(body["facets"]) == FACETS
     for name in FACETS:
         assert body["facets"][name] == facets(corpus, params, name), name
@@ -42,9 +40,7 @@ def test_facets_only_when_asked(client: TestClient) -> None:
     assert list(body["facets"]) == ["year"]
 
 
-def test_topic_facet_uses_display_names_and_merges_case(
-    client: TestClient, corpus: Corpus
-) -> None:
+def test_topic_facet_uses_display_names_and_merges_case(client: TestClient, corpus: Corpus) -> None:
     values = client.get("/api/v1/articles", params={"facet": "topic"}).json()["facets"]["topic"]
     names = [v["value"] for v in values]
     assert len({n.lower() for n in names}) == len(names)
