@@ -4,7 +4,7 @@ article an `{id}` names. Every parameter error is collected and raised as one 42
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -33,6 +33,7 @@ __all__ = [
     "get_page",
     "get_session",
     "get_sort",
+    "refuse_repeats",
 ]
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -44,6 +45,10 @@ SortKey = Literal[
 ]
 FacetName = Literal["topic", "provider", "type", "published", "year", "month"]
 ID_PATTERN = re.compile(r"[0-9a-f]{16}")
+FILTER_SINGLES = (
+    "q", "from", "to", "min_quality", "max_quality", "min_heat", "max_heat", "published",
+    "type", "category", "url", "include_removed",
+)  # fmt: skip
 # A `+02:00` offset sent unencoded in a query string arrives as ` 02:00`.
 _SPACED_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
@@ -66,6 +71,12 @@ class _Errors:
         self.items.append(
             {"loc": ("query", parameter), "msg": message, "type": "value_error", "input": None}
         )
+
+    def once(self, request: Request, names: Sequence[str]) -> None:
+        """Refuse single-valued parameters given more than once: which one was meant?"""
+        for name in names:
+            if len(request.query_params.getlist(name)) > 1:
+                self.add(name, f"give `{name}` once, not several times")
 
     def raise_any(self) -> None:
         if self.items:
@@ -142,6 +153,7 @@ def _int64(description: str, example: int) -> Any:
 
 
 def get_filters(
+    request: Request,
     q: Annotated[
         str | None,
         AfterValidator(_check_q),
@@ -229,6 +241,7 @@ def get_filters(
     """The filters of `/articles`, shared by feeds and exports."""
     # Each value was checked on its own by its validator; what is left spans parameters.
     errors = _Errors()
+    errors.once(request, FILTER_SINGLES)
     search = parse_query(q) if q is not None and q.strip() else None
     start = parse_instant(from_, end=False) if from_ is not None else None
     before = parse_instant(to, end=True) if to is not None else None
@@ -261,6 +274,18 @@ def get_filters(
 FiltersDep = Annotated[ArticleFilters, Depends(get_filters)]
 
 
+def refuse_repeats(*names: str) -> Callable[[Request], None]:
+    """A dependency refusing these single-valued parameters when given more than once, for
+    routes whose parameters are not declared here (`dependencies=[Depends(...)]`)."""
+
+    def check(request: Request) -> None:
+        errors = _Errors()
+        errors.once(request, names)
+        errors.raise_any()
+
+    return check
+
+
 def get_sort(
     request: Request,
     sort: Annotated[
@@ -281,12 +306,13 @@ def get_sort(
     # exactly when the filters carry a search (a bad one is get_filters' 422).
     q = request.query_params.get("q")
     searching = q is not None and bool(q.strip())
+    errors = _Errors()
+    errors.once(request, ("sort",))
+    if sort == "relevance" and not searching:
+        errors.add("sort", "`relevance` needs a `q` to rank by")
+    errors.raise_any()
     if sort is None:
         return "relevance" if searching else "-published_at"
-    if sort == "relevance" and not searching:
-        errors = _Errors()
-        errors.add("sort", "`relevance` needs a `q` to rank by")
-        errors.raise_any()
     return sort
 
 
@@ -303,6 +329,7 @@ class PageParams:
 
 
 def get_page(
+    request: Request,
     sort: SortDep,
     limit: Annotated[
         int,
@@ -336,6 +363,7 @@ def get_page(
 ) -> PageParams:
     """Paging and facets of `/articles`."""
     errors = _Errors()
+    errors.once(request, ("limit", "cursor", "offset"))
     decoded = None
     if cursor is not None:
         if offset is not None:

@@ -94,6 +94,7 @@ def _keyset_rows(
 def _relevance_select(
     filters: ArticleFilters, *, sqlite: bool, scan_topics: bool = False
 ) -> Select[Any]:
+    """Matches best first (bm25 on SQLite, ts_rank on PostgreSQL), then by id."""
     statement = select(*SUMMARY_COLUMNS)
     conditions = filter_conditions(filters, sqlite=sqlite, positive=False, scan_topics=scan_topics)
     expression = search_expression(filters, sqlite=sqlite)
@@ -196,15 +197,27 @@ def list_articles(
     }
     if facets:
         page["facets"] = {
-            name: CACHE.get(
-                cache_key(session, version, "facet", name, filters),
-                lambda name=name: facet_counts(  # type: ignore[misc]
-                    session, name=name, filters=filters, sqlite=sqlite, scan_topics=scan
-                ),
-            )
+            name: _facet(session, version, name, filters, sqlite=sqlite, scan_topics=scan)
             for name in dict.fromkeys(facets)
         }
     return page
+
+
+def _facet(
+    session: Session,
+    version: int,
+    name: str,
+    filters: ArticleFilters,
+    *,
+    sqlite: bool,
+    scan_topics: bool,
+) -> list[dict[str, Any]]:
+    return CACHE.get(
+        cache_key(session, version, "facet", name, filters),
+        lambda: facet_counts(
+            session, name=name, filters=filters, sqlite=sqlite, scan_topics=scan_topics
+        ),
+    )
 
 
 def iter_articles(

@@ -42,7 +42,7 @@ T = TypeVar("T")
 
 
 class _VersionedCache:
-    """A small LRU of computed counts; entries carry the catalogue version they were read at."""
+    """A small LRU of computed counts, keyed by the catalogue version they were read at."""
 
     def __init__(self, size: int) -> None:
         self.size = size

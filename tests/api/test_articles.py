@@ -99,6 +99,17 @@ BAD: list[tuple[dict[str, Any], set[str]]] = [
     ({"offset": 10_001}, {"offset"}),
     ({"facet": ["topic", "author"]}, {"facet"}),
     ({"from": "nope", "limit": 0, "sort": "x", "q": "\x00"}, {"from", "limit", "sort", "q"}),
+    # Single-valued parameters given twice: which one was meant?
+    ({"q": ["power", "data"]}, {"q"}),
+    ({"from": ["2021-01-01", "2022-01-01"], "to": ["2023-01-01", "2023-01-01"]}, {"from", "to"}),
+    ({"min_quality": [1, 2]}, {"min_quality"}),
+    ({"published": ["true", "true"]}, {"published"}),
+    ({"include_removed": ["true", "false"]}, {"include_removed"}),
+    ({"url": ["a", "b"]}, {"url"}),
+    ({"sort": ["quality", "heat"]}, {"sort"}),
+    ({"limit": [5, 6]}, {"limit"}),
+    ({"offset": [0, 20]}, {"offset"}),
+    ({"cursor": ["abc", "def"]}, {"cursor"}),
 ]
 
 
