@@ -33,6 +33,7 @@ from app.query.filters import (
     SUMMARY_COLUMNS,
     A,
     ArticleFilters,
+    Plan,
     article_id,
     filter_conditions,
     fts_match,
@@ -44,8 +45,8 @@ from app.query.filters import (
 from app.schemas import iso_z
 
 ITER_BATCH = 500
-# Articles with the filtered topics beyond which walking an ordered index beats listing them.
-TOPIC_SCAN_THRESHOLD = 4000
+# Matching articles beyond which walking the sort's index beats listing the matches first.
+WALK_THRESHOLD = 4000
 
 
 def _keyset_segments(
@@ -91,12 +92,10 @@ def _keyset_rows(
     return rows
 
 
-def _relevance_select(
-    filters: ArticleFilters, *, sqlite: bool, scan_topics: bool = False
-) -> Select[Any]:
+def _relevance_select(filters: ArticleFilters, *, sqlite: bool, plan: Plan = Plan()) -> Select[Any]:
     """Matches best first (bm25 on SQLite, ts_rank on PostgreSQL), then by id."""
     statement = select(*SUMMARY_COLUMNS)
-    conditions = filter_conditions(filters, sqlite=sqlite, positive=False, scan_topics=scan_topics)
+    conditions = filter_conditions(filters, sqlite=sqlite, positive=False, plan=plan)
     expression = search_expression(filters, sqlite=sqlite)
     if expression is None:  # only exclusions: nothing to rank by
         return statement.where(*conditions).order_by(A.id)
@@ -112,15 +111,23 @@ def _relevance_select(
     )
 
 
-def _scan_topics(session: Session, filters: ArticleFilters) -> bool:
-    """Whether the topic filter should walk an index (common topics) or list its articles."""
-    if not filters.topics:
-        return False
-    tagged = select(ARTICLE_TOPIC.c.article_pk).where(
-        ARTICLE_TOPIC.c.topic_key.in_(topic_keys(filters.topics))
-    )
-    capped = select(func.count()).select_from(tagged.limit(TOPIC_SCAN_THRESHOLD).subquery())
-    return int(session.execute(capped).scalar_one()) >= TOPIC_SCAN_THRESHOLD
+def _plan(session: Session, filters: ArticleFilters, *, sqlite: bool) -> Plan:
+    """Walk an index past filters that match many articles; list those matching few."""
+    walk_topics = walk_search = False
+    if filters.topics:
+        keys = topic_keys(filters.topics)
+        tagged = select(ARTICLE_TOPIC.c.article_pk).where(ARTICLE_TOPIC.c.topic_key.in_(keys))
+        walk_topics = _at_least(session, tagged, WALK_THRESHOLD)
+    expression = search_expression(filters, sqlite=sqlite)
+    if expression is not None:
+        key, condition = fts_match(sqlite, expression)
+        walk_search = _at_least(session, select(key).where(condition), WALK_THRESHOLD)
+    return Plan(walk_topics=walk_topics, walk_search=walk_search)
+
+
+def _at_least(session: Session, rows: Select[Any], count: int) -> bool:
+    capped = select(func.count()).select_from(rows.limit(count).subquery())
+    return int(session.execute(capped).scalar_one()) >= count
 
 
 def _relevance_start(cursor: cursors.Cursor | None, offset: int | None) -> int:
@@ -138,13 +145,13 @@ def _page_rows(
     cursor: cursors.Cursor | None,
     offset: int | None,
     sqlite: bool,
-    scan_topics: bool,
+    plan: Plan,
 ) -> list[Any]:
     if sort == "relevance":
         start = _relevance_start(cursor, offset)
-        statement = _relevance_select(filters, sqlite=sqlite, scan_topics=scan_topics)
+        statement = _relevance_select(filters, sqlite=sqlite, plan=plan)
         return list(session.execute(statement.limit(count).offset(start)).all())
-    conditions = filter_conditions(filters, sqlite=sqlite, scan_topics=scan_topics)
+    conditions = filter_conditions(filters, sqlite=sqlite, plan=plan)
     if not offset:
         return _keyset_rows(session, conditions, sort=sort, after=cursor, count=count)
     col = A[sort.lstrip("-")]
@@ -165,7 +172,7 @@ def list_articles(
 ) -> dict[str, Any]:
     """One page of `/articles`: `{"total", "limit", "next_cursor", "items"[, "facets"]}`."""
     sqlite = is_sqlite(session)
-    scan = _scan_topics(session, filters)
+    plan = _plan(session, filters, sqlite=sqlite)
     rows = _page_rows(
         session,
         filters,
@@ -174,7 +181,7 @@ def list_articles(
         cursor=cursor,
         offset=offset,
         sqlite=sqlite,
-        scan_topics=scan,
+        plan=plan,
     )
     next_cursor: str | None = None
     if len(rows) > limit:
@@ -187,7 +194,7 @@ def list_articles(
     version = catalogue_version(session)
     total = CACHE.get(
         cache_key(session, version, "total", filters),
-        lambda: count_articles(session, filters=filters, sqlite=sqlite, scan_topics=scan),
+        lambda: count_articles(session, filters=filters, sqlite=sqlite),
     )
     page: dict[str, Any] = {
         "total": total,
@@ -197,26 +204,18 @@ def list_articles(
     }
     if facets:
         page["facets"] = {
-            name: _facet(session, version, name, filters, sqlite=sqlite, scan_topics=scan)
+            name: _facet(session, version, name, filters, sqlite=sqlite)
             for name in dict.fromkeys(facets)
         }
     return page
 
 
 def _facet(
-    session: Session,
-    version: int,
-    name: str,
-    filters: ArticleFilters,
-    *,
-    sqlite: bool,
-    scan_topics: bool,
+    session: Session, version: int, name: str, filters: ArticleFilters, *, sqlite: bool
 ) -> list[dict[str, Any]]:
     return CACHE.get(
         cache_key(session, version, "facet", name, filters),
-        lambda: facet_counts(
-            session, name=name, filters=filters, sqlite=sqlite, scan_topics=scan_topics
-        ),
+        lambda: facet_counts(session, name=name, filters=filters, sqlite=sqlite),
     )
 
 
@@ -225,7 +224,7 @@ def iter_articles(
 ) -> Iterator[dict[str, Any]]:
     """Every matching ArticleSummary dict in `sort` order, fetched in keyset batches."""
     sqlite = is_sqlite(session)
-    scan = _scan_topics(session, filters)
+    plan = _plan(session, filters, sqlite=sqlite)
     remaining = limit
     after: cursors.Cursor | None = None
     offset = 0
@@ -239,7 +238,7 @@ def iter_articles(
             cursor=cursors.Cursor(sort=sort, offset=offset) if sort == "relevance" else after,
             offset=None,
             sqlite=sqlite,
-            scan_topics=scan,
+            plan=plan,
         )
         offset += len(rows)
         if rows and sort != "relevance":

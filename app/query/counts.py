@@ -112,13 +112,11 @@ def _indexed_count(
     return statement.where(key.in_(HIDDEN_PKS)) if removed else statement
 
 
-def count_articles(
-    session: Session, *, filters: ArticleFilters, sqlite: bool, scan_topics: bool = False
-) -> int:
+def count_articles(session: Session, *, filters: ArticleFilters, sqlite: bool) -> int:
     """How many articles match the filters."""
     shape = _shape(filters, sqlite=sqlite)
     if shape == "other":
-        conditions = filter_conditions(filters, sqlite=sqlite, scan_topics=scan_topics)
+        conditions = filter_conditions(filters, sqlite=sqlite)
         statement = select(func.count()).select_from(ARTICLE).where(*conditions)
         return int(session.execute(statement).scalar_one())
     # Visible = all - removed: two index-only counts, where checking each article's
@@ -209,13 +207,12 @@ def facet_counts(
     name: str,
     filters: ArticleFilters,
     sqlite: bool,
-    scan_topics: bool = False,
 ) -> list[dict[str, Any]]:
     """The top values of one facet over the filtered articles, by count then value."""
     if _shape(filters, sqlite=sqlite) == "all" and not filters.include_removed:
         counts = visible_counts(session, name=name, sqlite=sqlite)
     else:
-        conditions = filter_conditions(filters, sqlite=sqlite, scan_topics=scan_topics)
+        conditions = filter_conditions(filters, sqlite=sqlite)
         counts = group_counts(session, name=name, sqlite=sqlite, conditions=conditions)
     if name == "topic":
         ranked = top(counts, lambda keys: names_of(session, TOPIC, keys), FACET_SIZE)

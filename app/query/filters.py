@@ -110,37 +110,48 @@ def is_sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
-def match(sqlite: bool, expression: str) -> ColumnElement[bool]:
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How a page query reaches its rows; every plan selects the same rows.
+
+    A filter matching many articles is best checked while walking the sort's index, which
+    stops after one page; one matching few is best listed first and the list sorted.
+    """
+
+    walk_topics: bool = False
+    walk_search: bool = False
+
+
+def match(sqlite: bool, expression: str, *, walk: bool = False) -> ColumnElement[bool]:
     """`article.pk IN (articles whose text matches expression)`."""
     key, condition = fts_match(sqlite, expression)
-    return A.pk.in_(select(key).where(condition))
+    # On SQLite `pk + 0` keeps the match list from driving the query (PostgreSQL's planner
+    # weighs both ways from its statistics).
+    pk = A.pk + 0 if walk and sqlite else A.pk
+    return pk.in_(select(key).where(condition))
 
 
-def topic_condition(keys: Sequence[str], *, scan: bool) -> ColumnElement[bool]:
-    """Articles with any of these topic keys.
-
-    As `pk IN (list)` the database reads every tagged article, which suits rare topics; as
-    a correlated EXISTS it can walk an ordered index and stop after one page, which suits
-    common ones (`scan`). Both select the same rows.
-    """
+def topic_condition(keys: Sequence[str], *, walk: bool) -> ColumnElement[bool]:
+    """Articles with any of these topic keys: as `pk IN (list)` for rare topics, as a
+    correlated EXISTS checked while walking an index for common ones (`walk`)."""
     tagged = ARTICLE_TOPIC.c.topic_key.in_(keys)
-    if scan:
+    if walk:
         return exists().where(ARTICLE_TOPIC.c.article_pk == A.pk, tagged)
     return A.pk.in_(select(ARTICLE_TOPIC.c.article_pk).where(tagged))
 
 
 def filter_conditions(
-    filters: ArticleFilters, *, sqlite: bool, positive: bool = True, scan_topics: bool = False
+    filters: ArticleFilters, *, sqlite: bool, positive: bool = True, plan: Plan = Plan()
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.search is not None:
         expression = search_expression(filters, sqlite=sqlite) if positive else None
         if expression is not None:
-            conditions.append(match(sqlite, expression))
+            conditions.append(match(sqlite, expression, walk=plan.walk_search))
         negatives = (negatives_fts5 if sqlite else negatives_tsquery)(filters.search)
         conditions.extend(~match(sqlite, negative) for negative in negatives)
     if filters.topics:
-        conditions.append(topic_condition(topic_keys(filters.topics), scan=scan_topics))
+        conditions.append(topic_condition(topic_keys(filters.topics), walk=plan.walk_topics))
     if filters.exclude_topics:
         keys = topic_keys(filters.exclude_topics)
         conditions.append(

@@ -180,8 +180,11 @@ def test_the_fixture_exercises_the_filters(corpus: Corpus) -> None:
     assert {s["provider"]["domain"] for s in summaries} >= {"microsoft.com", "Microsoft.com"}
 
 
-TOPIC_FILTERS: list[dict[str, Any]] = [
+WALKED_FILTERS: list[dict[str, Any]] = [
     {"topic": "AI"},
+    {"q": "power OR data", "sort": "-published_at"},
+    {"q": "cafe -robot*", "sort": "heat", "include_removed": True},
+    {"q": '"new york"', "provider": "example.com", "sort": "-quality"},
     {"topic": ["ai", "Sports"], "include_removed": True},
     {"topic": "data", "provider": "microsoft.com", "sort": "-quality"},
     {"topic": "ai", "q": "power OR data", "sort": "published_at"},
@@ -190,16 +193,17 @@ TOPIC_FILTERS: list[dict[str, Any]] = [
 
 
 @pytest.mark.parametrize("threshold", [1, 10**9], ids=["index-walk", "listed"])
-@pytest.mark.parametrize("params", TOPIC_FILTERS, ids=repr)
-def test_both_forms_of_the_topic_filter_agree(
+@pytest.mark.parametrize("params", WALKED_FILTERS, ids=repr)
+def test_walking_an_index_and_listing_matches_agree(
     client: TestClient,
     corpus: Corpus,
     params: dict[str, Any],
     threshold: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Common topics walk an ordered index, rare ones list their articles: same answers."""
-    monkeypatch.setattr(article_queries, "TOPIC_SCAN_THRESHOLD", threshold)
+    """Common topics and words are checked while walking the sort's index, rare ones are
+    listed first: the same answers either way."""
+    monkeypatch.setattr(article_queries, "WALK_THRESHOLD", threshold)
     counts.CACHE.clear()
     expected = expected_ids(corpus, params)
     result = walk(client, params, limit=7)
