@@ -27,6 +27,9 @@ from app.main import create_app
 from app.settings import Settings
 from tests.hardening.conftest import record_figure
 
+# One worker builds this module's catalogues once (module-scoped fixtures).
+pytestmark = pytest.mark.xdist_group("fuzz")
+
 MAX_EXAMPLES = 30
 
 schema = schemathesis.openapi.from_asgi(

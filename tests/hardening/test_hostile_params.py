@@ -22,6 +22,9 @@ from app.settings import Settings
 from tests.catalogue import canonical_dump
 from tests.hardening.conftest import LITERAL_ARTICLES, record_figure
 
+# One worker builds this module's catalogues once (module-scoped fixtures).
+pytestmark = pytest.mark.xdist_group("hostile")
+
 LISTING = "/api/v1/articles"
 FEEDS = ("/api/v1/feed.atom", "/api/v1/feed.rss", "/api/v1/feed.json")
 EXPORTS = ("/api/v1/export.csv", "/api/v1/export.ndjson")

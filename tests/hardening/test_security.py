@@ -24,6 +24,9 @@ from app.settings import Settings
 from tests.catalogue import canonical_dump
 from tests.hardening.conftest import record_figure, running_server, write_literal_articles
 
+# One worker builds this module's catalogues once (module-scoped fixtures).
+pytestmark = pytest.mark.xdist_group("security")
+
 ORIGINS = ["https://evil.example", "null", "http://127.0.0.1:1", "https://app.example"]
 PATHS = [
     "/api/v1/articles",
@@ -134,7 +137,6 @@ def test_nosniff_when_the_database_is_gone(tmp_path: Path) -> None:
             assert response.headers["x-content-type-options"] == "nosniff"
 
 
-@pytest.mark.xdist_group("serial")
 def test_nosniff_on_the_servers_own_errors(backend: str, catalogue: str, tmp_path: Path) -> None:
     """`newscat serve` answers malformed requests itself (400, before the app): nosniff too."""
     if backend != "sqlite":
