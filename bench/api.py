@@ -134,11 +134,8 @@ class Server:
             if self.proc.poll() is not None:
                 tail = self.log_path.read_text()[-2000:]
                 raise RuntimeError(f"{self.name} exited at startup:\n{tail}")
-            try:
-                if get(self.base + self.health, timeout=2)[0] == 200:
-                    return self
-            except OSError:
-                pass
+            if get(self.base + self.health, timeout=2)[0] == 200:
+                return self
             time.sleep(0.2)
         self.__exit__()
         raise RuntimeError(f"{self.name} did not answer {self.health} within 180 s")
@@ -156,11 +153,14 @@ class Server:
 
 
 def get(url: str, timeout: float = 60) -> tuple[int, Any]:
+    """(status, parsed body); status 0 when no answer came (refused, reset, timed out)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
+    except OSError as exc:  # URLError and socket timeouts are OSErrors
+        return 0, f"no answer: {exc}"
 
 
 def get_ok(url: str) -> Any:
@@ -209,10 +209,14 @@ def newscat_queries(base: str, params: Params) -> dict[str, str]:
         "to": params.date_to.isoformat(),
         "min_quality": str(params.min_quality),
     }
-    deep = _deep_page(
-        base, path, lambda page: f"{path}?{urlencode({'cursor': page['next_cursor']})}"
-    )
-    params.detail_id = get_ok(base + deep)["items"][0]["id"]
+    try:
+        deep = _deep_page(
+            base, path, lambda page: f"{path}?{urlencode({'cursor': page['next_cursor']})}"
+        )
+        params.detail_id = get_ok(base + deep)["items"][0]["id"]
+    except RuntimeError as exc:
+        deep = UNREACHABLE + str(exc)
+        params.detail_id = get_ok(base + path)["items"][0]["id"]
     return {
         "newest": path,
         "topic": f"{path}?{urlencode({'topic': params.topic})}",
@@ -300,23 +304,33 @@ def measure_query(url: str, path: str, load: LoadSettings) -> QueryResult:
     if result.error:
         return result
     again_ms = timed_get(url)[0]
-    # A request slower than a quarter of the load period would leave wrk with a handful of
-    # samples and the server with a long backlog of abandoned requests: load it one at a time.
-    result.slow = again_ms > load.duration * 1000 / 4
+    # `connections` requests in flight each wait for the others: when such a queue cannot
+    # drain within half the load period, wrk sees a handful of answers or none and leaves the
+    # server a backlog of abandoned requests. Those queries are loaded one at a time instead.
+    result.slow = again_ms * load.connections > load.duration * 1000 / 2
     if not result.slow:
         wrk(url, threads=1, connections=4, duration=load.warmup)
     seconds = max(load.latency_duration, int(3 * again_ms / 1000) + 1)
     result.latency = wrk(url, threads=1, connections=1, duration=seconds)
     if result.latency.requests == 0:  # slower than wrk's period: one timed request instead
         result.latency = WrkResult(1000 / again_ms, again_ms, again_ms, 1, 0)
+    if not result.slow:
+        result.throughput = wrk(
+            url, threads=load.threads, connections=load.connections, duration=load.duration
+        )
+        _drain(url)
+        result.slow = result.throughput.requests < load.connections
     if result.slow:
         result.throughput = result.latency
-        return result
-    result.throughput = wrk(
-        url, threads=load.threads, connections=load.connections, duration=load.duration
-    )
-    timed_get(url)  # queues behind any requests wrk abandoned, so the next query starts clean
     return result
+
+
+def _drain(url: str) -> None:
+    """Wait until the server has worked through the requests wrk abandoned: a new request
+    queues behind them, so its answer means they are done."""
+    for _ in range(20):
+        if get(url, timeout=120)[0] != 0:
+            return
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
