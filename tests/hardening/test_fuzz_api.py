@@ -46,6 +46,8 @@ SEMANTIC_RULES = (
     "not both",
     "needs a `q`",
     "not a cursor from this API",
+    "cursor was made for",
+    "cursor is too long",
     "NUL characters are not allowed",
     "has no words to look for",
     "search word is longer than",
