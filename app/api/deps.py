@@ -1,5 +1,6 @@
 """Dependencies shared by the routes: the session, list filters, sort and paging, and the
-article an `{id}` names. Every parameter error is collected and raised as one 422."""
+article an `{id}` names. Each value is checked by its own validator, so one 422 names every
+bad parameter; checks across parameters (`from` after `to`, ...) follow once those pass."""
 
 from __future__ import annotations
 
