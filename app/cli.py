@@ -85,7 +85,7 @@ def ingest(
     ] = 600.0,
 ) -> None:
     """Parse article files into the catalogue (incremental, idempotent, crash-safe)."""
-    from app.ingest.lock import CatalogueBusy
+    from app.ingest.lock import CatalogueBusy, CatalogueUnwritable
     from app.ingest.run import UsageError, ingest_paths
 
     url = _database_url(database_url)
@@ -101,8 +101,10 @@ def ingest(
                 lock_timeout=lock_timeout,
                 on_progress=on_progress,
             )
-    except (UsageError, CatalogueBusy) as exc:
+    except (UsageError, CatalogueBusy, CatalogueUnwritable) as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot write the catalogue: {exc.strerror or exc}") from None
     except SQLAlchemyError as exc:
         raise _fail(f"cannot use the catalogue at {_safe(url)}: {_first_line(exc)}") from None
     if report is not None:
@@ -165,6 +167,10 @@ def serve(
 
     if database_url:
         os.environ["DATABASE_URL"] = _database_url(database_url)
+    # The server itself answers malformed requests (400): it must send nosniff too, and
+    # the app then leaves the header to it rather than sending it twice.
+    os.environ["NEWSCAT_SERVER_SENDS_NOSNIFF"] = "1"
+    get_settings.cache_clear()
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -173,6 +179,7 @@ def serve(
         workers=workers,
         log_level=get_settings().log_level.lower(),
         proxy_headers=True,
+        headers=[("X-Content-Type-Options", "nosniff")],
     )
 
 

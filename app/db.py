@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from sqlalchemy import MetaData, create_engine, event
@@ -45,6 +46,10 @@ def make_engine(url: str, *, read_only: bool = False, busy_timeout_ms: int = 500
         path = sqlite_path(url)
         if path is not None and not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
+        if path is not None and read_only:
+            # Opened read-only by SQLite itself: no PRAGMA can turn writing back on, and a
+            # missing catalogue is an error rather than a new empty file.
+            url = f"sqlite:///file:{quote(str(path.absolute()))}?mode=ro&uri=true"
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},

@@ -365,8 +365,9 @@ class EdgeMiddleware:
     before the method is changed: the server keeps its own and must still see HEAD.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, add_nosniff: bool = True) -> None:
         self.app = app
+        self.add_nosniff = add_nosniff
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -379,7 +380,7 @@ class EdgeMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
-                if NOSNIFF_HEADER not in headers:
+                if self.add_nosniff and NOSNIFF_HEADER not in headers:
                     headers.append(NOSNIFF_HEADER)
                 message["headers"] = headers
             elif head and message["type"] == "http.response.body":
@@ -409,4 +410,5 @@ def install_middleware(app: Any, settings: Settings, probe: VersionProbe) -> Non
         expose_headers=["ETag", "Link"],
         max_age=600,
     )
-    app.add_middleware(EdgeMiddleware)
+    # `newscat serve` has uvicorn add the header to every response, its own 400s included.
+    app.add_middleware(EdgeMiddleware, add_nosniff=not settings.server_sends_nosniff)

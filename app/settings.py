@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     log_level: str = Field(default="info", alias="NEWSCAT_LOG_LEVEL")
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, alias="NEWSCAT_SQLITE_BUSY_TIMEOUT_MS")
     result_cache_size: int = Field(default=2048, ge=0, alias="NEWSCAT_RESULT_CACHE_SIZE")
+    # Set by `newscat serve`, whose server adds `X-Content-Type-Options` itself.
+    server_sends_nosniff: bool = Field(default=False, alias="NEWSCAT_SERVER_SENDS_NOSNIFF")
     gzip_minimum_size: int = Field(default=1024, ge=0, alias="NEWSCAT_GZIP_MINIMUM_SIZE")
 
     @field_validator("database_url")

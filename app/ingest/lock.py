@@ -22,6 +22,10 @@ class CatalogueBusy(Exception):
     """Another ingest held the catalogue for longer than we were willing to wait."""
 
 
+class CatalogueUnwritable(Exception):
+    """The catalogue's folder cannot be written (read-only or full disk, permissions)."""
+
+
 @contextmanager
 def writer_lock(engine: Engine, url: str, *, timeout: float) -> Iterator[None]:
     if is_sqlite(url):
@@ -38,7 +42,10 @@ def writer_lock(engine: Engine, url: str, *, timeout: float) -> Iterator[None]:
 
 @contextmanager
 def _file_lock(path: os.PathLike[str], *, timeout: float) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise CatalogueUnwritable(f"cannot write the lock file {path}: {exc.strerror}") from None
     try:
         deadline = time.monotonic() + timeout
         while True:

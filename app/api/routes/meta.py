@@ -6,11 +6,12 @@ import logging
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
 from app import query
-from app.api.deps import SessionDep
+from app.api.deps import SessionDep, refuse_repeats
+from app.db import sqlite_path
 from app.errors import DATABASE_ERRORS, problem_response
 from app.migrate import current_revision, head_revision
 from app.schemas import ProviderCount, Stats, TopicCount
@@ -70,7 +71,12 @@ def get_stats(session: SessionDep) -> Response:
     return _json(query.stats(session))
 
 
-@api_router.get("/topics", response_model=list[TopicCount], summary="Topics by article count")
+@api_router.get(
+    "/topics",
+    response_model=list[TopicCount],
+    summary="Topics by article count",
+    dependencies=[Depends(refuse_repeats("q", "limit"))],
+)
 def get_topics(session: SessionDep, q: PrefixQuery = None, limit: LimitQuery = None) -> Response:
     """Every topic with its count of visible articles, most used first; `q` filters by prefix."""
     prefix = q.strip() if q else None
@@ -78,7 +84,10 @@ def get_topics(session: SessionDep, q: PrefixQuery = None, limit: LimitQuery = N
 
 
 @api_router.get(
-    "/providers", response_model=list[ProviderCount], summary="Providers by article count"
+    "/providers",
+    response_model=list[ProviderCount],
+    summary="Providers by article count",
+    dependencies=[Depends(refuse_repeats("q", "limit"))],
 )
 def get_providers(session: SessionDep, q: PrefixQuery = None, limit: LimitQuery = None) -> Response:
     """Every provider domain once, under its most common name, with its count; `q` is a prefix."""
@@ -110,6 +119,13 @@ def readyz(request: Request) -> Response:
             revision = current_revision(connection)
     except DATABASE_ERRORS as exc:
         logger.warning("readiness: database unreachable (%s)", type(exc).__name__)
+        path = sqlite_path(request.app.state.settings.database_url)
+        if path is not None and not path.exists():
+            return problem_response(
+                503,
+                "The catalogue file does not exist yet: run `newscat migrate` or "
+                "`newscat ingest`.",
+            )
         return problem_response(503, "The catalogue database does not answer.")
     head = head_revision()
     if revision != head:
