@@ -476,13 +476,13 @@ def test_unexpected_exceptions_become_ingest_errors(monkeypatch: pytest.MonkeyPa
     def boom(*args: object) -> None:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(parse, "_record", boom)
+    monkeypatch.setattr(parse, "build_record", boom)
     assert "KeyError" in reject(GOOD).reason
 
     def recurse(*args: object) -> None:
         raise RecursionError
 
-    monkeypatch.setattr(parse, "_record", recurse)
+    monkeypatch.setattr(parse, "build_record", recurse)
     assert "nested too deeply" in reject(GOOD).reason
 
 

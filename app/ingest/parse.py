@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, NoReturn
 
 import yaml
@@ -17,20 +17,24 @@ from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, No
 from yaml.nodes import MappingNode, Node, ScalarNode
 from yaml.resolver import Resolver
 
-from app.ingest.record import ArticleRecord, IngestError, article_id
+from app.ingest.fields import (
+    LINE_OFFSET,
+    build_record,
+    clip,
+    describe,
+    node_line,
+)
+from app.ingest.record import ArticleRecord, IngestError
 
 __all__ = ["DEFAULT_MAX_SIZE", "MAX_DEPTH", "parse_article"]
 
 MAX_DEPTH = 64
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _MAP, _SEQ = _TAG + "str", _TAG + "map", _TAG + "seq"
 _NUMBERS = frozenset((_TAG + "int", _TAG + "float"))
 _VALUE, _MERGE = _TAG + "value", _TAG + "merge"
-# Marks count from 0 and the front matter starts on the file's second line.
-_LINE_OFFSET = 2
 # No int64 or double needs more characters, and sexagesimal literals (1:2:3...) take
 # quadratic time to convert, so longer number literals are refused before conversion.
 _MAX_NUMBER_LITERAL = 128
@@ -50,29 +54,7 @@ _NODE_START = frozenset("-:?,[{\n\r")
 _NUL_ESCAPE = re.compile(r"\\(?:0|x00|u0000|U00000000)")
 
 _IMPLICIT = {first: tuple(pairs) for first, pairs in Resolver.yaml_implicit_resolvers.items()}
-_TYPE_NAMES: dict[type, str] = {str: "a string", int: "an integer", bool: "a boolean"}
-_TYPE_NAMES |= {float: "a float", type(None): "null", list: "a list", dict: "a mapping"}
-_TYPE_NAMES |= {datetime: "a timestamp", date: "a date"}
 _NOT_JSON = frozenset((float, datetime, date))
-_WHEN_TYPES = frozenset((datetime, date, str))
-_STRINGS = [("excerpt", "excerpt"), ("category", "category"), ("type", "type")]
-_STRINGS += [("featuredContent", "featured_content"), ("secured", "secured")]
-
-
-def _line(node: Node | Any) -> int:
-    return int(node.start_mark.line) + _LINE_OFFSET
-
-
-def _clip(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _describe(value: object) -> str:
-    name = _TYPE_NAMES.get(type(value), type(value).__name__)
-    if isinstance(value, list | dict) or value is None:
-        return name
-    return f"{name} ({_clip(value)})"
 
 
 def _short_tag(tag: str) -> str:
@@ -123,7 +105,7 @@ class _Loader(yaml.CSafeLoader):
         self._seen, self.originals, self.key_nodes = {node}, {}, {}
         if type(node) is not MappingNode or node.tag != _MAP:
             found = "a list" if isinstance(node.value, list) else "a single value"
-            raise IngestError(f"front matter must be a mapping, found {found}", _line(node))
+            raise IngestError(f"front matter must be a mapping, found {found}", node_line(node))
         data: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = self._key(key_node, 1)
@@ -146,7 +128,7 @@ class _Loader(yaml.CSafeLoader):
                 self.originals[id(safe)] = value
             return safe
         if node in self._seen:
-            raise IngestError("YAML aliases are not allowed", _line(node))
+            raise IngestError("YAML aliases are not allowed", node_line(node))
         self._seen.add(node)
         if depth > MAX_DEPTH:
             raise _too_deep(node)
@@ -170,7 +152,8 @@ class _Loader(yaml.CSafeLoader):
             key = self._build(node, depth + 1)
         if type(key) is not str:
             raise IngestError(
-                f"mapping keys must be strings, found {_describe(key)}; quote the key", _line(node)
+                f"mapping keys must be strings, found {describe(key)}; quote the key",
+                node_line(node),
             )
         return key
 
@@ -182,12 +165,12 @@ class _Loader(yaml.CSafeLoader):
                 return node.value
             raise _tag_error(node)
         if tag in _NUMBERS and len(node.value) > _MAX_NUMBER_LITERAL:
-            raise IngestError(f"number literal {_clip(node.value)} is too long", _line(node))
+            raise IngestError(f"number literal {clip(node.value)} is too long", node_line(node))
         try:
             return constructor(self, node)
         except Exception as exc:
             raise IngestError(
-                f"invalid {_short_tag(tag)} value {_clip(node.value)}: {exc}", _line(node)
+                f"invalid {_short_tag(tag)} value {clip(node.value)}: {exc}", node_line(node)
             ) from exc
 
     def _duplicate(self, node: Node, depth: int) -> NoReturn:
@@ -195,19 +178,19 @@ class _Loader(yaml.CSafeLoader):
         for key_node, _ in node.value:
             key = self._key(key_node, depth)
             if key in seen:
-                raise IngestError(f"duplicate key {key!r}", _line(key_node))
+                raise IngestError(f"duplicate key {key!r}", node_line(key_node))
             seen.add(key)
         raise AssertionError("no duplicate key found")
 
 
 def _too_deep(node: Any) -> IngestError:
-    return IngestError(f"front matter is nested deeper than {MAX_DEPTH} levels", _line(node))
+    return IngestError(f"front matter is nested deeper than {MAX_DEPTH} levels", node_line(node))
 
 
 def _tag_error(node: Node) -> IngestError:
     if node.tag == _MERGE:
-        return IngestError("YAML merge keys (<<) are not supported", _line(node))
-    return IngestError(f"YAML tag {_short_tag(node.tag)} is not allowed here", _line(node))
+        return IngestError("YAML merge keys (<<) are not supported", node_line(node))
+    return IngestError(f"YAML tag {_short_tag(node.tag)} is not allowed here", node_line(node))
 
 
 def _front_matter_bounds(text: str) -> tuple[int, int]:
@@ -257,9 +240,9 @@ def _check_events(source: str) -> None:
         while loader.check_event():
             event = loader.get_event()
             if isinstance(event, AliasEvent):
-                raise IngestError(f"YAML alias *{event.anchor} is not allowed", _line(event))
+                raise IngestError(f"YAML alias *{event.anchor} is not allowed", node_line(event))
             if isinstance(event, NodeEvent) and event.anchor is not None:
-                raise IngestError(f"YAML anchor &{event.anchor} is not allowed", _line(event))
+                raise IngestError(f"YAML anchor &{event.anchor} is not allowed", node_line(event))
             if isinstance(event, CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -274,10 +257,10 @@ def _yaml_error(exc: yaml.YAMLError, source: str) -> IngestError:
     if isinstance(exc, yaml.MarkedYAMLError):
         problem = ": ".join(part for part in (exc.context, exc.problem) if part)
         mark = exc.problem_mark or exc.context_mark
-        line = None if mark is None else int(mark.line) + _LINE_OFFSET
+        line = None if mark is None else int(mark.line) + LINE_OFFSET
         return IngestError(f"invalid YAML: {problem}", line)
     if isinstance(exc, yaml.reader.ReaderError):  # its position is a UTF-8 byte offset
-        line = source.encode("utf-8", "replace")[: exc.position].count(b"\n") + _LINE_OFFSET
+        line = source.encode("utf-8", "replace")[: exc.position].count(b"\n") + LINE_OFFSET
         char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else "?"
         return IngestError(f"invalid YAML: character {char}: {exc.reason}", line)
     return IngestError(f"invalid YAML: {exc}")
@@ -289,161 +272,6 @@ def _decode_error(data: bytes, exc: UnicodeDecodeError) -> IngestError:
     return IngestError(
         f"not valid UTF-8{hint}: {exc.reason}, byte 0x{byte:02x} at offset {exc.start}",
         data.count(b"\n", 0, exc.start) + 1,
-    )
-
-
-def _utc(value: datetime | date | str) -> datetime:
-    """Naive UTC; raises ValueError or OverflowError when that is impossible."""
-    if type(value) is str:
-        value = datetime.fromisoformat(value.strip())
-    elif type(value) is date:
-        return datetime(value.year, value.month, value.day)
-    assert isinstance(value, datetime)
-    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _int64(value: Any) -> int | None:
-    return value if type(value) is int and INT64_MIN <= value <= INT64_MAX else None
-
-
-class _Fields:
-    """Typed reading of the parsed front matter; errors carry the line of the top-level key."""
-
-    __slots__ = ("data", "key_nodes", "originals")
-
-    def __init__(self, loader: _Loader, data: dict[str, Any]) -> None:
-        self.data, self.key_nodes, self.originals = data, loader.key_nodes, loader.originals
-
-    def plain(self, value: Any) -> Any:
-        """What YAML made of a value, before it was made JSON-safe."""
-        return self.originals.get(id(value), value) if type(value) is str else value
-
-    def fail(self, key: str, message: str) -> NoReturn:
-        node = self.key_nodes.get(key)
-        raise IngestError(message, None if node is None else _line(node))
-
-    def typed(self, key: str, kind: type, expected: str, parent: str = "") -> Any:
-        owner = self.data[parent] if parent else self.data
-        value = self.plain(owner.get(key))
-        if value is None or type(value) is kind:
-            return value
-        label = f"{parent}.{key}" if parent else key
-        self.fail(parent or key, f"{label} must be {expected}, found {_describe(value)}")
-
-    def required(self, key: str, parent: str = "") -> str:
-        value = self.typed(key, str, "a string", parent)
-        if value is None or not value.strip():
-            label = f"{parent}.{key}" if parent else key
-            self.fail(parent or key, f"{label} is {'required' if value is None else 'blank'}")
-        return value
-
-    def url(self, key: str) -> str | None:
-        return self.url_of(self.typed(key, str, "a string"))
-
-    def integer(self, key: str) -> int | None:
-        value = self.typed(key, int, "an integer")
-        if value is not None and _int64(value) is None:
-            self.fail(key, f"{key} {value} is out of the signed 64-bit range")
-        return value
-
-    def items(self, key: str, kind: type, noun: str) -> list[Any]:
-        values = self.typed(key, list, f"a list of {noun}s") or []
-        for index, item in enumerate(values):
-            if type(item := self.plain(item)) is not kind:
-                self.fail(key, f"{key}[{index}] must be a {noun}, found {_describe(item)}")
-        return values
-
-    def published_at(self) -> datetime:
-        key = "publishedDateTime"
-        value = self.plain(self.data.get(key))
-        if value is None:
-            self.fail(key, f"{key} is required")
-        if type(value) not in _WHEN_TYPES:
-            self.fail(key, f"{key} must be a timestamp, found {_describe(value)}")
-        try:
-            return _utc(value)
-        except ValueError:
-            self.fail(key, f"{key} {_clip(value)} is not an ISO 8601 timestamp")
-        except OverflowError:
-            self.fail(key, f"{key} {_clip(value)} is out of range")
-
-    # Nested entries are lenient: a value of the wrong type becomes None.
-    def text_of(self, value: Any) -> str | None:
-        return value if type(value) is str and id(value) not in self.originals else None
-
-    def url_of(self, value: Any) -> str | None:
-        """Trimmed; blank is missing."""
-        return None if (text := self.text_of(value)) is None else (text.strip() or None)
-
-    def image(self, entry: dict[str, Any]) -> dict[str, Any]:
-        cached = entry.get("isCached")
-        return {
-            "url": self.url_of(entry.get("url")),
-            "width": _int64(entry.get("width")),
-            "height": _int64(entry.get("height")),
-            "is_cached": cached if type(cached) is bool else None,
-        }
-
-    def related(self, entry: dict[str, Any]) -> dict[str, Any]:
-        provider = entry.get("provider")
-        if type(provider) is dict:
-            name, domain = self.text_of(provider.get("name")), self.text_of(provider.get("domain"))
-            provider = None if name is None and domain is None else {"name": name, "domain": domain}
-        else:
-            provider = None
-        when = self.plain(entry.get("publishedDateTime"))
-        try:
-            published_at = _utc(when).isoformat() + "Z" if type(when) in _WHEN_TYPES else None
-        except (ValueError, OverflowError):
-            published_at = None
-        images = entry.get("images")
-        return {
-            "url": self.url_of(entry.get("webUrl")) or self.url_of(entry.get("originalUrl")),
-            "title": self.text_of(entry.get("title")),
-            "excerpt": self.text_of(entry.get("excerpt")),
-            "published_at": published_at,
-            "type": self.text_of(entry.get("type")),
-            "quality": _int64(entry.get("quality")),
-            "provider": provider,
-            "images": [self.image(i) for i in images if type(i) is dict]
-            if type(images) is list
-            else [],
-        }
-
-
-def _record(loader: _Loader, data: dict[str, Any], content_hash: str) -> ArticleRecord:
-    fields = _Fields(loader, data)
-    title = fields.required("title")
-    published_at = fields.published_at()
-    original_url = fields.url("originalUrl")
-    url = fields.url("webUrl") or original_url
-    if url is None:
-        raise IngestError("no URL: webUrl or originalUrl is required")
-    if fields.typed("provider", dict, "a mapping with name and domain") is None:
-        fields.fail("provider", "provider is required")
-    provider_name = fields.required("name", "provider")
-    provider_domain = fields.required("domain", "provider")
-    typed = {name: fields.typed(key, str, "a string") for key, name in _STRINGS}
-    typed |= {key: fields.integer(key) for key in ("quality", "heat")}
-    typed |= {key: fields.typed(key, bool, "a boolean") for key in ("published", "removed")}
-    if typed["secured"] is not None:
-        typed["secured"] = "".join(typed["secured"].split())
-    return ArticleRecord(
-        id=article_id(url),
-        url=url,
-        title=title,
-        published_at=published_at,
-        provider_name=provider_name,
-        provider_domain=provider_domain,
-        content_hash=content_hash,
-        original_url=original_url,
-        amp_url=fields.url("ampWebUrl"),
-        cdn_amp_url=fields.url("cdnAmpWebUrl"),
-        **typed,
-        topics=fields.items("topics", str, "string"),
-        images=[fields.image(entry) for entry in fields.items("images", dict, "mapping")],
-        related=[fields.related(entry) for entry in fields.items("related", dict, "mapping")],
-        front_matter=data,
     )
 
 
@@ -487,7 +315,7 @@ def _parse(data: bytes, max_size: int) -> ArticleRecord:
         raise IngestError("front matter is empty", 1)
     if "\\" in source and _NUL_ESCAPE.search(source) and _has_nul(front_matter):
         raise IngestError("NUL character (escaped) in the front matter")
-    return _record(loader, front_matter, hashlib.sha256(data).hexdigest())
+    return build_record(loader, front_matter, hashlib.sha256(data).hexdigest())
 
 
 def parse_article(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> ArticleRecord:
@@ -500,5 +328,5 @@ def parse_article(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> ArticleRe
         raise IngestError("front matter is nested too deeply to parse") from exc
     except Exception as exc:
         raise IngestError(
-            f"could not parse the file: {type(exc).__name__}: {_clip(str(exc))}"
+            f"could not parse the file: {type(exc).__name__}: {clip(str(exc))}"
         ) from exc
