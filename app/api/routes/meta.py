@@ -123,8 +123,7 @@ def readyz(request: Request) -> Response:
         if path is not None and not path.exists():
             return problem_response(
                 503,
-                "The catalogue file does not exist yet: run `newscat migrate` or "
-                "`newscat ingest`.",
+                "The catalogue file does not exist yet: run `newscat migrate` or `newscat ingest`.",
             )
         return problem_response(503, "The catalogue database does not answer.")
     head = head_revision()
