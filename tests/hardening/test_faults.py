@@ -290,6 +290,34 @@ def _remount(directory: Path, mode: str) -> None:
     subprocess.run(["mount", "-o", f"remount,{mode}", str(directory)], check=True)
 
 
+@contextlib.contextmanager
+def read_only_switch(directory: Path, size: str) -> Iterator[tuple[Path, Callable[[bool], None]]]:
+    """A folder for a catalogue, and a switch that makes it read-only and back.
+
+    Root ignores file modes, so as root the folder is a tmpfs remounted read-only; otherwise
+    `chmod` does the job.
+    """
+    if os.geteuid() == 0:
+        with tmpfs(directory, size) as disk:
+            yield disk, lambda on: _remount(disk, "ro" if on else "rw")
+        return
+    if size == "8m":
+        pytest.skip("filling a disk needs a small tmpfs, and mounting one needs root")
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def switch(on: bool) -> None:
+        for path in (directory, *directory.iterdir()):
+            mode = (0o555 if on else 0o755) if path.is_dir() else (0o444 if on else 0o644)
+            path.chmod(mode)
+        if on and os.access(directory, os.W_OK):
+            pytest.skip("file modes do not stop this user from writing")
+
+    try:
+        yield directory, switch
+    finally:
+        switch(False)
+
+
 def _copy_template(request: pytest.FixtureRequest, directory: Path) -> str:
     template: Path = request.getfixturevalue("_sqlite_template")
     shutil.copyfile(template, directory / "catalogue.db")
@@ -318,7 +346,7 @@ def test_read_only_disk_is_a_clear_error_and_loses_nothing(
     generate_corpus(old, 100, seed=51)
     generate_corpus(new, 900, seed=52)
     size = "8m" if state == "left by a full disk" else "64m"
-    with tmpfs(tmp_path / "disk", size) as disk:
+    with read_only_switch(tmp_path / "disk", size) as (disk, make_read_only):
         url = _copy_template(request, disk)
         assert _run_ingest(url, old, cwd=tmp_path).returncode == 0
         if state == "left by kill -9":
@@ -334,11 +362,11 @@ def test_read_only_disk_is_a_clear_error_and_loses_nothing(
         elif state == "left by a full disk":
             assert _run_ingest(url, old, new, cwd=tmp_path).returncode == 2
         before = canonical_dump(url)
-        _remount(disk, "ro")
+        make_read_only(True)
         try:
             result = _run_ingest(url, old, new, cwd=tmp_path)
         finally:
-            _remount(disk, "rw")
+            make_read_only(False)
         _assert_clear_failure(result, "read-only", "readonly", "read only")
         assert integrity_problems(url) == []
         assert canonical_dump(url) == before
