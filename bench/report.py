@@ -132,6 +132,17 @@ def _machine(r: dict[str, Any]) -> str:
         ["newscat commit", f"`{m['commit']}` (plus the working tree's uncommitted changes)"],
         ["ingest workers", str(r["settings"]["workers"])],
     ]
+    stages = r.get("code", [])
+    if stages:
+        prints = {s["fingerprint"] for s in stages}
+        if len(prints) == 1:
+            text = f"`{stages[0]['fingerprint']}` throughout the run"
+        else:
+            text = (
+                "**changed during the run** (other engineers work in the same tree): "
+                + ", ".join(f"{s['stage']} `{s['fingerprint']}`" for s in stages)
+            )
+        rows.append(["code under test (digest of app/, migrations/)", text])
     return "## Machine\n\n" + _table(["", ""], rows)
 
 

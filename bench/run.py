@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -93,6 +94,11 @@ def main(argv: list[str] | None = None) -> None:
         "api": [],
     }
     commands: list[str] = results["commands"]
+    results["code"] = code = []
+
+    def stage(name: str) -> None:
+        # Others work in the same tree: record what code each stage measured.
+        code.append({"stage": name, "at": _now(), "fingerprint": code_fingerprint()})
 
     def save() -> None:
         saved.write_text(json.dumps(results, indent=2, default=str))
@@ -100,22 +106,26 @@ def main(argv: list[str] | None = None) -> None:
     try:
         real = ingest.copy_real_corpus(REAL_CORPUS, work)
         if real is not None:
+            stage("ingest powerapps")
             results["ingest"].append(
                 bench_ingest("powerapps (real)", real, work, args, None, commands)
             )
             save()
         for scale in args.scales:
             corpus, generated = ingest.ensure_corpus(work, scale, args.seed, commands)
+            stage(f"ingest {scale:,}")
             entry = bench_ingest(f"synthetic {scale:,}", corpus, work, args, pg, commands)
             entry["scale"], entry["generate_seconds"] = scale, generated
             results["ingest"].append(entry)
             save()
             if not args.skip_api:
+                stage(f"API {scale:,}")
                 results["api"].append(bench_api(scale, work, args, pg, load, commands))
                 save()
     finally:
         if pg is not None:
             pg.drop()
+    stage("end")
     results["finished"] = _now()
     results["load_after"] = os.getloadavg()
     save()
@@ -332,6 +342,14 @@ def machine(pg: Postgres | None) -> dict[str, Any]:
         "commit": commit.stdout.strip(),
         "load_before": os.getloadavg(),
     }
+
+
+def code_fingerprint() -> str:
+    """A digest of the code under test: git's HEAD plus every file under app/ and migrations/."""
+    digest = hashlib.sha256()
+    for path in sorted([*REPO.glob("app/**/*.py"), *REPO.glob("migrations/**/*.py")]):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _now() -> str:
