@@ -137,18 +137,27 @@ def test_nosniff_when_the_database_is_gone(tmp_path: Path) -> None:
             assert response.headers["x-content-type-options"] == "nosniff"
 
 
-def test_nosniff_on_the_servers_own_errors(backend: str, catalogue: str, tmp_path: Path) -> None:
-    """`newscat serve` answers malformed requests itself (400, before the app): nosniff too."""
+def test_nosniff_through_the_server(backend: str, catalogue: str, tmp_path: Path) -> None:
+    """Through `newscat serve`: once on the app's responses, and on the 400s that the server
+    sends itself for malformed requests (before the app sees them)."""
     if backend != "sqlite":
         pytest.skip("the HTTP server does not depend on the backend")
+    requests = {
+        b"GET /api/v1/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n": b"200",
+        b"GET /api/v1/articles?limit=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n": b"422",
+        b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n": b"404",
+        b"GARBAGE\r\n\r\n": b"400",
+        b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n": b"400",
+    }
     with running_server(catalogue, tmp_path) as server:
         port = int(server.base_url.rsplit(":", 1)[1])
-        for raw in (b"GARBAGE\r\n\r\n", b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n"):
+        for raw, status in requests.items():
             with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
                 sock.sendall(raw)
                 head = sock.recv(65536).split(b"\r\n\r\n", 1)[0].lower()
-            assert head.startswith(b"http/1.1 400"), head
-            assert b"x-content-type-options: nosniff" in head, head.decode()
+            assert head.startswith(b"http/1.1 " + status), head
+            lines = head.split(b"\r\n")
+            assert lines.count(b"x-content-type-options: nosniff") == 1, head.decode()
 
 
 # Internal errors stay inside
