@@ -24,6 +24,12 @@ SQLModel.metadata.naming_convention = NAMING_CONVENTION
 metadata: MetaData = SQLModel.metadata
 
 
+# Connections per engine; the API admits as many concurrent database requests (app.gate).
+POOL_SIZE = 10
+MAX_OVERFLOW = 10
+POOL_CAPACITY = POOL_SIZE + MAX_OVERFLOW
+
+
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -53,6 +59,8 @@ def make_engine(url: str, *, read_only: bool = False, busy_timeout_ms: int = 500
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            pool_size=POOL_SIZE,
+            max_overflow=MAX_OVERFLOW,
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
         )
@@ -65,8 +73,8 @@ def make_engine(url: str, *, read_only: bool = False, busy_timeout_ms: int = 500
         url,
         connect_args=connect_args,
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
     )

@@ -20,6 +20,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from app.settings import get_settings
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
 NO_STORE = ("Cache-Control", "no-store")
@@ -62,6 +64,11 @@ def problem_body(
     )
 
 
+def _nosniff() -> dict[str, str]:
+    # Under `newscat serve` the server adds the header to every response; once is enough.
+    return {} if get_settings().server_sends_nosniff else dict([NOSNIFF])
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -71,7 +78,7 @@ def problem_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     # Errors are never stored by caches: they describe one request, not the resource.
-    all_headers = dict([NOSNIFF, NO_STORE])
+    all_headers = _nosniff() | dict([NO_STORE])
     if headers:
         all_headers.update(headers)
     return Response(
@@ -121,7 +128,7 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
         headers["Allow"] = headers["Allow"].replace("GET", "GET, HEAD")
     if status in {204, 304} or status < 200:
         # Bodiless statuses pass through untouched (a 304 must keep its validators).
-        return Response(status_code=status, headers=headers | dict([NOSNIFF]))
+        return Response(status_code=status, headers=headers | _nosniff())
     detail = exc.detail if isinstance(exc.detail, str) else status_title(status)
     if detail == status_title(status):
         detail = _default_detail(request, status)

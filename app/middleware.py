@@ -22,7 +22,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db import POOL_CAPACITY
 from app.errors import DATABASE_ERRORS, database_unavailable_response
+from app.gate import DatabaseGate
 from app.settings import Settings
 
 logger = logging.getLogger("newscat.api")
@@ -394,6 +396,7 @@ class EdgeMiddleware:
 
 def install_middleware(app: Any, settings: Settings, probe: VersionProbe) -> None:
     """Add the stack; Starlette wraps the last one added outermost."""
+    app.add_middleware(DatabaseGate, limit=POOL_CAPACITY)
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_size, compresslevel=6)
     app.add_middleware(
         ResponseCacheMiddleware,

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from app import query
 from app.api.deps import SessionDep, refuse_repeats
-from app.db import sqlite_path
+from app.db import is_sqlite, sqlite_path
 from app.errors import DATABASE_ERRORS, problem_response
 from app.migrate import current_revision, head_revision
 from app.schemas import ProviderCount, Stats, TopicCount
@@ -119,7 +119,8 @@ def readyz(request: Request) -> Response:
             revision = current_revision(connection)
     except DATABASE_ERRORS as exc:
         logger.warning("readiness: database unreachable (%s)", type(exc).__name__)
-        path = sqlite_path(request.app.state.settings.database_url)
+        url = request.app.state.settings.database_url
+        path = sqlite_path(url) if is_sqlite(url) else None
         if path is not None and not path.exists():
             return problem_response(
                 503,
