@@ -6,8 +6,10 @@ them where the file was parsed keeps the single writer process free for writing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -48,7 +50,7 @@ def prepare(record: ArticleRecord, *, sqlite: bool) -> Prepared:
         if sqlite
         else (tsvector_literal(record.title, record.excerpt),)
     )
-    return Prepared(
+    prepared = Prepared(
         record=record,
         topics_json=_json(record.topics),
         image_json=_json(record.images[0]) if record.images else None,
@@ -58,6 +60,9 @@ def prepare(record: ArticleRecord, *, sqlite: bool) -> Prepared:
         topics=topics,
         search=search,
     )
+    # The bulky parts now travel as JSON: do not send them to the writer twice.
+    record.front_matter, record.related, record.images = {}, [], []
+    return prepared
 
 
 class Statement:
@@ -71,18 +76,23 @@ class Statement:
         compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)
         self.sql = str(compiled)
-        self.order = list(compiled.positiontup or []) if compiled.positional else None
+        self.row_values: Callable[[dict[str, Any]], Any] | None = None
+        if compiled.positional:  # qmark drivers take tuples in the statement's order
+            order = list(compiled.positiontup or [])
+            if len(order) == 1:
+                self.row_values = lambda row: (row[order[0]],)
+            else:
+                self.row_values = itemgetter(*order)
 
     def run(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        if self.order is None:
+        if self.row_values is None:
             conn.exec_driver_sql(self.sql, rows)
         else:
-            order = self.order
-            conn.exec_driver_sql(self.sql, [tuple(row[k] for k in order) for row in rows])
+            conn.exec_driver_sql(self.sql, list(map(self.row_values, rows)))
 
 
 def sqlite_datetime(value: datetime) -> str:
     """The text form SQLAlchemy's SQLite DateTime type stores (and so compares against)."""
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.isoformat(sep=" ", timespec="microseconds")
