@@ -56,11 +56,12 @@ def make_engine(url: str, *, read_only: bool = False, busy_timeout_ms: int = 500
             # Opened read-only by SQLite itself: no PRAGMA can turn writing back on, and a
             # missing catalogue is an error rather than a new empty file.
             url = f"sqlite:///file:{quote(str(path.absolute()))}?mode=ro&uri=true"
+        # An in-memory database lives in one connection, so only files get a pool.
+        pool = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW} if path else {}
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
-            pool_size=POOL_SIZE,
-            max_overflow=MAX_OVERFLOW,
+            **pool,
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
         )
