@@ -195,3 +195,27 @@ def test_readme_commands_and_options_exist() -> None:
         assert "Usage" in help_text, command
         for option in (w.strip("[]") for w in words if w.strip("[").startswith("--")):
             assert option in help_text, f"{command} {option}"
+
+
+def test_parser_workers_die_with_a_killed_ingest(database_url: str, tmp_path: Path) -> None:
+    """SIGKILL gives the ingest no chance to stop its workers: they must stop themselves."""
+    import psutil
+
+    generate_corpus(tmp_path / "c", 3000, seed=17)
+    command = [sys.executable, "-m", "app", "ingest", str(tmp_path / "c"), "--workers", "2"]
+    command += ["--database-url", database_url]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = psutil.Process(process.pid)
+    try:
+        workers: list[psutil.Process] = []
+        for _ in range(600):  # bounded wait until both parser workers are up
+            workers = [c for c in parent.children() if "spawn_main" in " ".join(c.cmdline())]
+            if len(workers) == 2 or process.poll() is not None:
+                break
+            threading.Event().wait(0.05)
+        assert len(workers) == 2
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(30)
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -27,6 +31,7 @@ SUFFIXES = frozenset({".md", ".markdown", ".txt", ".yaml"})
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 LOOKUP_CHUNK = 1000
 TASK_CHUNK = 32
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
 class UsageError(Exception):
@@ -98,6 +103,19 @@ def _parse_tasks(tasks: Sequence[FileTask], max_size: int, sqlite: bool) -> list
         except Exception as exc:  # the parser promises IngestError; never let one file stop a run
             results.append((task, IngestError(f"unexpected error: {type(exc).__name__}: {exc}")))
     return results
+
+
+def _die_with_parent(parent: int) -> None:
+    """Parser workers end with the ingest, even one killed with SIGKILL.
+
+    Sibling workers keep the task queue's pipe open, so a worker would otherwise wait on it
+    forever once its parent is gone.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request above took effect
+        os._exit(1)
 
 
 def walk(paths: Sequence[Path]) -> Iterator[tuple[str, str, str]]:
@@ -178,7 +196,12 @@ class _Run:
             return
         # Spawned workers share nothing with this process's database connections, and the
         # bounded number of chunks in flight keeps memory flat however many files there are.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=get_context("spawn"),
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             chunks = _chunks(tasks, TASK_CHUNK)
             pending: set[Future[list[Outcome]]] = set()
 
