@@ -21,6 +21,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
 )
 from sqlmodel import Field, SQLModel
@@ -151,3 +152,13 @@ class CatalogueState(SQLModel, table=True):
     run_counter: int = Field(sa_column=Column(Integer, nullable=False))
     names_dirty: bool = Field(sa_column=Column(Boolean, nullable=False))
     last_ingest_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+
+
+# Core handles on the tables, for the queries written with SQLAlchemy Core (ingest and API).
+ARTICLE: Table = Article.__table__  # type: ignore[attr-defined]
+DOCUMENT: Table = ArticleDocument.__table__  # type: ignore[attr-defined]
+ARTICLE_TOPIC: Table = ArticleTopic.__table__  # type: ignore[attr-defined]
+TOPIC: Table = Topic.__table__  # type: ignore[attr-defined]
+PROVIDER: Table = Provider.__table__  # type: ignore[attr-defined]
+SOURCE: Table = SourceFile.__table__  # type: ignore[attr-defined]
+STATE: Table = CatalogueState.__table__  # type: ignore[attr-defined]

@@ -23,23 +23,7 @@ from sqlalchemy.sql import text
 from app.ingest.names import refresh_names
 from app.ingest.record import ArticleRecord, IngestError
 from app.ingest.rows import Prepared, Statement, prepare, sqlite_datetime
-from app.models import (
-    Article,
-    ArticleDocument,
-    ArticleTopic,
-    CatalogueState,
-    Provider,
-    SourceFile,
-    Topic,
-)
-
-ARTICLE: Table = Article.__table__  # type: ignore[attr-defined]
-DOCUMENT: Table = ArticleDocument.__table__  # type: ignore[attr-defined]
-ARTICLE_TOPIC: Table = ArticleTopic.__table__  # type: ignore[attr-defined]
-TOPIC: Table = Topic.__table__  # type: ignore[attr-defined]
-PROVIDER: Table = Provider.__table__  # type: ignore[attr-defined]
-SOURCE: Table = SourceFile.__table__  # type: ignore[attr-defined]
-STATE: Table = CatalogueState.__table__  # type: ignore[attr-defined]
+from app.models import ARTICLE, ARTICLE_TOPIC, DOCUMENT, PROVIDER, SOURCE, STATE, TOPIC
 
 Rank = tuple[datetime, str]
 

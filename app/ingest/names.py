@@ -9,12 +9,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from app.models import Article, ArticleTopic, Provider, Topic
-
-ARTICLE: Table = Article.__table__  # type: ignore[attr-defined]
-ARTICLE_TOPIC: Table = ArticleTopic.__table__  # type: ignore[attr-defined]
-TOPIC: Table = Topic.__table__  # type: ignore[attr-defined]
-PROVIDER: Table = Provider.__table__  # type: ignore[attr-defined]
+from app.models import ARTICLE, ARTICLE_TOPIC, PROVIDER, TOPIC
 
 
 def refresh_names(conn: Connection) -> tuple[set[str], set[str]]:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import cursor as cursors
+from app.models import ARTICLE, ARTICLE_TOPIC, DOCUMENT, SOURCE
 from app.query.counts import (
     CACHE,
     cache_key,
@@ -24,12 +25,8 @@ from app.query.counts import (
     facet_counts,
 )
 from app.query.filters import (
-    ARTICLE,
-    ARTICLE_TOPIC,
-    DOCUMENT,
     FTS_PG,
     SORT_COLUMN_INDEX,
-    SOURCE,
     SUMMARY_COLUMNS,
     A,
     ArticleFilters,

@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
+from app.models import ARTICLE, PROVIDER, STATE, TOPIC
 from app.query.counts import names_of, visible_counts
-from app.query.filters import ARTICLE, PROVIDER, REMOVED, STATE, TOPIC, VISIBLE, A, is_sqlite
+from app.query.filters import REMOVED, VISIBLE, A, is_sqlite
 from app.schemas import iso_z
 
 

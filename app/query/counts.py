@@ -19,14 +19,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.models import ARTICLE, ARTICLE_TOPIC, PROVIDER, STATE, TOPIC
 from app.query.filters import (
-    ARTICLE,
-    ARTICLE_TOPIC,
     HIDDEN_PKS,
-    PROVIDER,
     REMOVED,
-    STATE,
-    TOPIC,
     A,
     ArticleFilters,
     filter_conditions,

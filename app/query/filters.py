@@ -9,30 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Table, cast, column, exists, literal_column, select, table, true
+from sqlalchemy import Integer, cast, column, exists, literal_column, select, table, true
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.models import (
-    Article,
-    ArticleDocument,
-    ArticleTopic,
-    CatalogueState,
-    Provider,
-    SourceFile,
-    Topic,
-)
+from app.models import ARTICLE, ARTICLE_TOPIC
 from app.schemas import iso_z
 from app.search import SearchQuery, negatives_fts5, negatives_tsquery, to_fts5, to_tsquery
 
-ARTICLE: Table = Article.__table__  # type: ignore[attr-defined]
-DOCUMENT: Table = ArticleDocument.__table__  # type: ignore[attr-defined]
-ARTICLE_TOPIC: Table = ArticleTopic.__table__  # type: ignore[attr-defined]
-TOPIC: Table = Topic.__table__  # type: ignore[attr-defined]
-PROVIDER: Table = Provider.__table__  # type: ignore[attr-defined]
-STATE: Table = CatalogueState.__table__  # type: ignore[attr-defined]
-SOURCE: Table = SourceFile.__table__  # type: ignore[attr-defined]
 FTS_SQLITE = table("article_fts", column("rowid", Integer))
 FTS_PG = table("article_fts", column("pk", Integer), column("document"))
 
