@@ -2,11 +2,63 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
 
 from app.db import make_engine
+
+ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def admin_engine() -> Engine:
+    return create_engine(
+        ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
+
+
+def pg_url(name: str) -> str:
+    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def fresh_pg_database(template: str | None, prefix: str = "newscat_test") -> Iterator[str]:
+    """A new PostgreSQL database (cloned from `template` when given), dropped afterwards."""
+    name = f"{prefix}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:10]}"
+    admin = admin_engine()
+    clause = f' TEMPLATE "{template}"' if template else ""
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+    try:
+        yield pg_url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def migrated_catalogue(
+    backend: str, request: pytest.FixtureRequest, directory: Path, prefix: str = "newscat_test"
+) -> Iterator[str]:
+    """A fresh catalogue at the newest schema, cloned from the session's migrated template;
+    usable from fixtures of any scope."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("_sqlite_template")
+        target = directory / "catalogue.db"
+        shutil.copyfile(template, target)
+        yield f"sqlite:///{target}"
+        return
+    yield from fresh_pg_database(request.getfixturevalue("_pg_template"), prefix)
 
 
 def _rows(conn: Any, sql: str) -> list[tuple[Any, ...]]:

@@ -8,23 +8,25 @@ temp dir; PostgreSQL ones are databases cloned from a migrated template and drop
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from app.db import make_engine
 from app.migrate import upgrade
+from tests.catalogue import (
+    ADMIN_URL,
+    admin_engine,
+    fresh_pg_database,
+    migrated_catalogue,
+    pg_url,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 BACKENDS = ("sqlite", "postgresql")
 
 
@@ -47,25 +49,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", backends, scope="session")
 
 
-def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
-
-
-def _admin_engine():  # type: ignore[no-untyped-def]
-    return create_engine(
-        ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
-    )
-
-
-def _pg_url(name: str) -> str:
-    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def _pg_template() -> Iterator[str]:
     """A migrated PostgreSQL database that each test clones (much faster than migrating)."""
-    name = f"newscat_tpl_{_worker()}_{uuid.uuid4().hex[:8]}"
-    admin = _admin_engine()
+    name = f"newscat_tpl_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
+    admin = admin_engine()
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -73,7 +61,7 @@ def _pg_template() -> Iterator[str]:
         if os.environ.get("NEWSCAT_REQUIRE_POSTGRES"):
             raise
         pytest.skip(f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}")
-    engine = make_engine(_pg_url(name))
+    engine = make_engine(pg_url(name))
     upgrade(engine)
     engine.dispose()
     yield name
@@ -100,33 +88,14 @@ def empty_database_url(
         yield f"sqlite:///{tmp_path / 'catalogue.db'}"
         return
     request.getfixturevalue("_pg_template")  # skips cleanly when PostgreSQL is down
-    yield from _fresh_pg_database(template=None)
+    yield from fresh_pg_database(template=None)
 
 
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh catalogue at the newest schema, on this test's backend."""
-    if backend == "sqlite":
-        template: Path = request.getfixturevalue("_sqlite_template")
-        target = tmp_path / "catalogue.db"
-        shutil.copyfile(template, target)
-        yield f"sqlite:///{target}"
-        return
-    yield from _fresh_pg_database(template=request.getfixturevalue("_pg_template"))
-
-
-def _fresh_pg_database(template: str | None) -> Iterator[str]:
-    name = f"newscat_test_{_worker()}_{uuid.uuid4().hex[:10]}"
-    admin = _admin_engine()
-    clause = f' TEMPLATE "{template}"' if template else ""
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
-    try:
-        yield _pg_url(name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with migrated_catalogue(backend, request, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

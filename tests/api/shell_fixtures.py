@@ -7,9 +7,7 @@ Most of these tests only read, so each module shares one ingested catalogue per 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,13 +16,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from app.ingest.run import IngestReport, ingest_paths
 from app.main import create_app
 from app.settings import Settings
 from app.synth import generate_corpus
+from tests.catalogue import migrated_catalogue
 
 ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -79,23 +76,8 @@ def client_for(url: str, **settings: Any) -> Iterator[TestClient]:
 @contextmanager
 def catalogue_on(backend: str, request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
     """A fresh migrated catalogue that outlives one test (for module-scoped fixtures)."""
-    if backend == "sqlite":
-        template: Path = request.getfixturevalue("_sqlite_template")
-        target = directory / "catalogue.db"
-        shutil.copyfile(template, target)
-        yield f"sqlite:///{target}"
-        return
-    template_name: str = request.getfixturevalue("_pg_template")
-    name = f"newscat_shell_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with migrated_catalogue(backend, request, directory, prefix="newscat_shell") as url:
+        yield url
 
 
 @contextmanager

@@ -11,14 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,11 +25,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
 
 from app.ingest.run import ingest_paths
 from app.synth import generate_corpus
+from tests.catalogue import migrated_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get(
@@ -140,23 +138,8 @@ def private_catalogue(
     backend: str, request: pytest.FixtureRequest, directory: Path
 ) -> Iterator[str]:
     """A fresh migrated catalogue for a module-scoped fixture, dropped afterwards."""
-    if backend == "sqlite":
-        template: Path = request.getfixturevalue("_sqlite_template")
-        target = directory / "catalogue.db"
-        shutil.copyfile(template, target)
-        yield f"sqlite:///{target}"
-        return
-    template_name: str = request.getfixturevalue("_pg_template")
-    name = f"newscat_hard_{uuid.uuid4().hex[:10]}"
-    admin = _admin_engine()
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with migrated_catalogue(backend, request, directory, prefix="newscat_hard") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
