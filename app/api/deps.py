@@ -5,7 +5,7 @@ bad parameter; checks across parameters (`from` after `to`, ...) follow once tho
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app import cursor as cursors
 from app import query
@@ -22,6 +23,7 @@ from app.query import ArticleFilters
 from app.search import SearchSyntaxError, parse_query
 
 __all__ = [
+    "ArticleDep",
     "ArticleFilters",
     "ArticlePkDep",
     "FiltersDep",
@@ -29,6 +31,7 @@ __all__ = [
     "PageParams",
     "SessionDep",
     "SortDep",
+    "get_article",
     "get_article_pk",
     "get_filters",
     "get_page",
@@ -54,9 +57,22 @@ FILTER_SINGLES = (
 _SPACED_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.engine) as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for the request; it connects on first use, in the route's worker thread.
+
+    Made and closed on the event loop, saving two thread hops a request. Closing returns the
+    connection to the pool, which rolls it back: in-process on SQLite, a round trip to a
+    server elsewhere, so that close runs in a worker thread.
+    """
+    engine = request.app.state.engine
+    session = Session(engine)
+    try:
         yield session
+    finally:
+        if engine.dialect.name == "sqlite":
+            session.close()
+        else:
+            await run_in_threadpool(session.close)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -153,7 +169,7 @@ def _int64(description: str, example: int) -> Any:
     return Query(description=description, examples=[example], ge=INT64_MIN, le=INT64_MAX)
 
 
-def get_filters(
+async def get_filters(
     request: Request,
     q: Annotated[
         str | None,
@@ -275,11 +291,11 @@ def get_filters(
 FiltersDep = Annotated[ArticleFilters, Depends(get_filters)]
 
 
-def refuse_repeats(*names: str) -> Callable[[Request], None]:
+def refuse_repeats(*names: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency refusing these single-valued parameters when given more than once, for
     routes whose parameters are not declared here (`dependencies=[Depends(...)]`)."""
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:
         errors = _Errors()
         errors.once(request, names)
         errors.raise_any()
@@ -287,15 +303,15 @@ def refuse_repeats(*names: str) -> Callable[[Request], None]:
     return check
 
 
-def get_sort(
+async def get_sort(
     request: Request,
     sort: Annotated[
         SortKey | None,
         Query(
             description=(
                 "Order: `-published_at` (default), `published_at`, `-quality`, `quality`, "
-                "`-heat`, `heat`, or `relevance` (default with `q`, which it needs). Ties go to "
-                "the smaller `id`; missing quality/heat sort last either way."
+                "`-heat`, `heat`, or `relevance` (default with `q`, which it needs). Ties go by "
+                "`id` in the same direction; missing quality/heat sort last either way."
             ),
             examples=["-published_at"],
         ),
@@ -329,7 +345,7 @@ class PageParams:
     facets: tuple[str, ...]
 
 
-def get_page(
+async def get_page(
     request: Request,
     sort: SortDep,
     limit: Annotated[
@@ -383,21 +399,34 @@ def get_page(
 PageDep = Annotated[PageParams, Depends(get_page)]
 
 
-def get_article_pk(
-    session: SessionDep,
-    id: Annotated[
-        str,
-        Path(
-            description="The article's id: 16 hex digits of SHA-256 of its canonical URL",
-            examples=["b015dcdd5efe684a"],
-        ),
-    ],
-) -> int:
+NOT_FOUND = "No article has this id."
+ArticleId = Annotated[
+    str,
+    Path(
+        description="The article's id: 16 hex digits of SHA-256 of its canonical URL",
+        examples=["b015dcdd5efe684a"],
+    ),
+]
+
+
+def get_article_pk(session: SessionDep, id: ArticleId) -> int:
     """The article this `{id}` names, or a 404 (malformed ids are simply unknown)."""
     pk = query.article_pk(session, article_id=id) if ID_PATTERN.fullmatch(id) else None
     if pk is None:
-        raise HTTPException(status_code=404, detail="No article has this id.")
+        raise HTTPException(status_code=404, detail=NOT_FOUND)
     return pk
 
 
 ArticlePkDep = Annotated[int, Depends(get_article_pk)]
+
+
+def get_article(session: SessionDep, id: ArticleId) -> dict[str, Any]:
+    """The ArticleDetail dict of the article this `{id}` names, or a 404: looked up and
+    loaded in one go."""
+    detail = query.article_detail(session, article_id=id) if ID_PATTERN.fullmatch(id) else None
+    if detail is None:
+        raise HTTPException(status_code=404, detail=NOT_FOUND)
+    return detail
+
+
+ArticleDep = Annotated[dict[str, Any], Depends(get_article)]

@@ -68,14 +68,15 @@ def matches(summary: dict[str, Any], params: dict[str, Any]) -> bool:
 
 
 def ordered(summaries: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
-    """`sort` order, ties by id ascending, missing values last in either direction."""
+    """`sort` order, ties by id in the same direction, missing values last either way."""
     name = sort.lstrip("-")
-    by_id = sorted(summaries, key=lambda s: s["id"])
+    descending = sort.startswith("-")
+    by_id = sorted(summaries, key=lambda s: s["id"], reverse=descending)
     key = _published if name == "published_at" else (lambda s: s[name])
     present = [s for s in by_id if s[name] is not None]
     missing = [s for s in by_id if s[name] is None]
     # Python's sort is stable in reverse too, so equal values keep their id order.
-    return sorted(present, key=key, reverse=sort.startswith("-")) + missing
+    return sorted(present, key=key, reverse=descending) + missing
 
 
 def expected_ids(corpus: Corpus, params: dict[str, Any]) -> list[str]:
