@@ -7,7 +7,7 @@ ordered by an expression that no index can serve.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select, cast, func, literal_column, nulls_last, select
@@ -44,27 +44,35 @@ from app.schemas import iso_z
 ITER_BATCH = 500
 # Matching articles beyond which walking the sort's index beats listing the matches first.
 WALK_THRESHOLD = 4000
+# Matches ranked together as the newest tier of a broad search (see _relevance_rows).
+RELEVANCE_WINDOW = 1000
 
 
 def _keyset_segments(
     sort: str, after: cursors.Cursor | None
 ) -> list[tuple[list[ColumnElement[bool]], list[Any]]]:
-    """(extra conditions, ORDER BY) of each range scan that continues a keyset page."""
+    """(extra conditions, ORDER BY) of each range scan that continues a keyset page.
+
+    Ties go by id in the sort's own direction, so that one `(key, id)` index read forwards
+    or backwards serves either direction with no sort step inside a large tie group.
+    """
     name = sort.lstrip("-")
     descending = sort.startswith("-")
     col = A[name]
     nullable = name != "published_at"
-    ordered = [col.desc() if descending else col.asc(), A.id]
+    by_id = A.id.desc() if descending else A.id.asc()
+    ordered = [col.desc() if descending else col.asc(), by_id]
     null_part: list[tuple[list[ColumnElement[bool]], list[Any]]] = (
-        [([col.is_(None)], [A.id])] if nullable else []
+        [([col.is_(None)], [by_id])] if nullable else []
     )
     if after is None:
         return [([col.is_not(None)] if nullable else [], ordered), *null_part]
     assert after.id is not None
+    past_id = A.id < after.id if descending else A.id > after.id
     if after.value is None:
-        return [([col.is_(None), A.id > after.id], [A.id])]
+        return [([col.is_(None), past_id], [by_id])]
     beyond = col < after.value if descending else col > after.value
-    return [([col == after.value, A.id > after.id], [A.id]), ([beyond], ordered), *null_part]
+    return [([col == after.value, past_id], [by_id]), ([beyond], ordered), *null_part]
 
 
 def _keyset_rows(
@@ -89,8 +97,15 @@ def _keyset_rows(
     return rows
 
 
-def _relevance_select(filters: ArticleFilters, *, sqlite: bool, plan: Plan = Plan()) -> Select[Any]:
-    """Matches best first (bm25 on SQLite, ts_rank on PostgreSQL), then by id."""
+def _relevance_select(
+    filters: ArticleFilters,
+    *,
+    sqlite: bool,
+    plan: Plan = Plan(),
+    tier: Callable[[Any], ColumnElement[bool]] | None = None,
+) -> Select[Any]:
+    """Matches best first (bm25 on SQLite, ts_rank on PostgreSQL), then by id; `tier`
+    narrows the ranked matches by their search key."""
     statement = select(*SUMMARY_COLUMNS)
     conditions = filter_conditions(filters, sqlite=sqlite, positive=False, plan=plan)
     expression = search_expression(filters, sqlite=sqlite)
@@ -102,10 +117,57 @@ def _relevance_select(filters: ArticleFilters, *, sqlite: bool, plan: Plan = Pla
         rank = func.bm25(literal_column("article_fts"))  # lower is better
     else:
         rank = -func.ts_rank(FTS_PG.c.document, cast(expression, TSQUERY))
-    ranked = select(key.label("pk"), rank.label("rank")).where(matching).subquery()
-    return (
-        statement.join(ranked, ranked.c.pk == A.pk).where(*conditions).order_by(ranked.c.rank, A.id)
+    ranked = select(key.label("pk"), rank.label("rank")).where(matching)
+    if tier is not None:
+        ranked = ranked.where(tier(key))
+    # Materialised, so that the rank is computed once per match: a flattened subquery has
+    # SQLite score every match again for the sort.
+    found = ranked.cte("ranked").prefix_with("MATERIALIZED")
+    return statement.join(found, found.c.pk == A.pk).where(*conditions).order_by(found.c.rank, A.id)
+
+
+def _window_start(session: Session, filters: ArticleFilters, *, sqlite: bool) -> int | None:
+    """The smallest search key among the newest RELEVANCE_WINDOW matches of `q`, or None
+    when it has no more matches than that (then every match is ranked as one tier)."""
+    expression = search_expression(filters, sqlite=sqlite)
+    if expression is None:
+        return None
+    key, matching = fts_match(sqlite, expression)
+    statement = (
+        select(key).where(matching).order_by(key.desc()).limit(1).offset(RELEVANCE_WINDOW - 1)
     )
+    return session.execute(statement).scalar()
+
+
+def _relevance_rows(
+    session: Session,
+    filters: ArticleFilters,
+    *,
+    start: int,
+    count: int,
+    sqlite: bool,
+    plan: Plan,
+) -> list[Any]:
+    """`count` rows from `start` of the relevance order: a search with more matches than
+    RELEVANCE_WINDOW ranks its newest matches (by search key, which grows with each article
+    added) first, then the older ones, each tier best first.
+
+    Ranking is the one step whose cost grows with the number of matches, since every match
+    must be scored before the best can be taken; the window bounds it for the first pages.
+    """
+    boundary = _window_start(session, filters, sqlite=sqlite)
+    if boundary is None:
+        statement = _relevance_select(filters, sqlite=sqlite, plan=plan)
+        return list(session.execute(statement.limit(count).offset(start)).all())
+    newest = _relevance_select(filters, sqlite=sqlite, plan=plan, tier=lambda k: k >= boundary)
+    rows = list(session.execute(newest.limit(count).offset(start)).all())
+    if len(rows) == count:
+        return rows
+    in_window = select(func.count()).select_from(newest.subquery())
+    skip = max(0, start - int(session.execute(in_window).scalar_one()))
+    older = _relevance_select(filters, sqlite=sqlite, plan=plan, tier=lambda k: k < boundary)
+    rows.extend(session.execute(older.limit(count - len(rows)).offset(skip)).all())
+    return rows
 
 
 def _plan(session: Session, filters: ArticleFilters, *, sqlite: bool) -> Plan:
@@ -146,14 +208,15 @@ def _page_rows(
 ) -> list[Any]:
     if sort == "relevance":
         start = _relevance_start(cursor, offset)
-        statement = _relevance_select(filters, sqlite=sqlite, plan=plan)
-        return list(session.execute(statement.limit(count).offset(start)).all())
+        return _relevance_rows(session, filters, start=start, count=count, sqlite=sqlite, plan=plan)
     conditions = filter_conditions(filters, sqlite=sqlite, plan=plan)
     if not offset:
         return _keyset_rows(session, conditions, sort=sort, after=cursor, count=count)
     col = A[sort.lstrip("-")]
-    order = nulls_last(col.desc() if sort.startswith("-") else col.asc())
-    statement = select(*SUMMARY_COLUMNS).where(*conditions).order_by(order, A.id)
+    descending = sort.startswith("-")
+    order = nulls_last(col.desc() if descending else col.asc())
+    by_id = A.id.desc() if descending else A.id.asc()
+    statement = select(*SUMMARY_COLUMNS).where(*conditions).order_by(order, by_id)
     return list(session.execute(statement.limit(count).offset(offset)).all())
 
 
@@ -292,23 +355,32 @@ def _related_entry(entry: dict[str, Any], catalogue_id: str | None) -> dict[str,
     }
 
 
-def article_detail(session: Session, *, pk: int) -> dict[str, Any] | None:
-    """The full ArticleDetail dict of one article."""
+def article_detail(session: Session, *, article_id: str) -> dict[str, Any] | None:
+    """The full ArticleDetail dict of the article with this public id, or None."""
     detail_columns = (
         A.original_url, A.amp_url, A.cdn_amp_url, A.featured_content, A.secured,
         A.ingested_at, A.updated_at, DOCUMENT.c.images, DOCUMENT.c.related,
     )  # fmt: skip
     row = session.execute(
-        select(*SUMMARY_COLUMNS, *detail_columns)
+        select(*SUMMARY_COLUMNS, *detail_columns, A.pk)
         .select_from(ARTICLE.outerjoin(DOCUMENT, DOCUMENT.c.article_pk == A.pk))
-        .where(A.pk == pk)
+        .where(A.id == article_id)
     ).one_or_none()
     if row is None:
         return None
     base = len(SUMMARY_COLUMNS)
-    original_url, amp_url, cdn_amp_url, featured, secured, ingested, updated, images, related = row[
-        base:
-    ]
+    (
+        original_url,
+        amp_url,
+        cdn_amp_url,
+        featured,
+        secured,
+        ingested,
+        updated,
+        images,
+        related,
+        pk,
+    ) = row[base:]
     related = related or []
     found = _catalogue_rows(session, [_related_url(entry) for entry in related])
     source_paths = session.execute(

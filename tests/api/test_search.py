@@ -6,7 +6,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, select
 
+from app.models import ARTICLE
+from app.query import articles as articles_query
 from tests.api.conftest import walk
 from tests.api.factory import Corpus
 from tests.api.oracle import expected_ids
@@ -92,3 +95,59 @@ def test_a_blank_q_is_no_search(client: TestClient, corpus: Corpus) -> None:
     for q in ("", "   "):
         body = client.get("/api/v1/articles", params={"q": q}).json()
         assert body["total"] == len(expected_ids(corpus, {}))
+
+
+def _offset_walk(client: TestClient, params: dict[str, Any], limit: int) -> list[str]:
+    ids: list[str] = []
+    while True:
+        query = {**params, "limit": limit, "offset": len(ids)}
+        body = client.get("/api/v1/articles", params=query).json()
+        ids.extend(item["id"] for item in body["items"])
+        if len(body["items"]) < limit:
+            return ids
+
+
+@pytest.mark.parametrize(
+    ("q", "words", "topic"),
+    [("power", "power", None), ("power OR cloud -data", "power OR cloud", None),
+     ("data", "data", "ai")],
+)  # fmt: skip
+def test_a_broad_search_ranks_its_newest_matches_first(
+    client: TestClient,
+    corpus: Corpus,
+    catalogue_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    q: str,
+    words: str,
+    topic: str | None,
+) -> None:
+    """The window holds the newest articles matching the words; exclusions and other
+    filters then apply to both tiers alike."""
+    params: dict[str, Any] = {
+        "q": q,
+        "include_removed": True,
+        **({"topic": topic} if topic else {}),
+    }
+    window = 4
+    ranked = [item["id"] for item in walk(client, params)["items"]]
+    assert len(ranked) > window
+    engine = create_engine(catalogue_url)
+    try:
+        with engine.connect() as conn:
+            keys = {row.id: row.pk for row in conn.execute(select(ARTICLE.c.id, ARTICLE.c.pk))}
+    finally:
+        engine.dispose()
+    newest = set(
+        sorted(expected_ids(corpus, {"q": words, "include_removed": True}), key=keys.__getitem__)[
+            -window:
+        ]
+    )
+    newest &= set(ranked)
+    assert len(newest) > 0, "the window must hold some of the results"
+
+    monkeypatch.setattr(articles_query, "RELEVANCE_WINDOW", window)
+    # Each tier keeps the order that ranking every match together gives.
+    expected = [i for i in ranked if i in newest] + [i for i in ranked if i not in newest]
+    assert [item["id"] for item in walk(client, params, limit=3)["items"]] == expected
+    for limit in (1, 3, 5, 100):  # pages that start and end inside, before and after the tier
+        assert _offset_walk(client, params, limit) == expected

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from app import query
-from app.api.deps import ArticlePkDep, FiltersDep, PageDep, SessionDep
+from app.api.deps import ArticleDep, ArticlePkDep, FiltersDep, PageDep, SessionDep
 from app.schemas import ArticleDetail, ArticleSummary, Page, RelatedList, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["articles"])
@@ -53,12 +53,9 @@ def list_articles(
     responses=problem_responses(404),
     summary="One article in full",
 )
-def get_article(session: SessionDep, pk: ArticlePkDep) -> Response:
+async def get_article(article: ArticleDep) -> Response:
     """One article in full, with its images, related entries and source files."""
-    detail = query.article_detail(session, pk=pk)
-    if detail is None:  # deleted by an ingest since the lookup
-        raise HTTPException(status_code=404, detail="No article has this id.")
-    return _json(detail)
+    return _json(article)
 
 
 @router.get(
