@@ -311,7 +311,10 @@ async def get_sort(
             description=(
                 "Order: `-published_at` (default), `published_at`, `-quality`, `quality`, "
                 "`-heat`, `heat`, or `relevance` (default with `q`, which it needs). Ties go by "
-                "`id` in the same direction; missing quality/heat sort last either way."
+                "`id` in the same direction; missing quality/heat sort last either way. "
+                "`relevance` ranks the best matches first (bm25 on SQLite, ts_rank on "
+                "PostgreSQL); when the words match more than 1,000 articles, the 1,000 most "
+                "recently added come first, each group best first."
             ),
             examples=["-published_at"],
         ),
