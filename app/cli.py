@@ -23,6 +23,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+KEEP_ALIVE_SECONDS = 75
+
 DatabaseOption = Annotated[
     str | None,
     typer.Option(
@@ -180,6 +182,9 @@ def serve(
         log_level=get_settings().log_level.lower(),
         proxy_headers=True,
         headers=[("X-Content-Type-Options", "nosniff")],
+        # Longer than the idle timeout of common proxies and clients (60 s), so that the
+        # server never closes a kept-alive connection just as a client reuses it.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

@@ -48,7 +48,7 @@ async def _flood(
     base_url: str, paths: list[str], seconds: float, statuses: Counter[Any], timeout: float = 30
 ) -> None:
     deadline = time.monotonic() + seconds
-    # Idle connections are dropped before the server's 5 s keep-alive ends, not raced with it.
+    # Idle connections are dropped long before the server's keep-alive ends, not raced with it.
     limits = httpx.Limits(
         max_connections=CLIENTS, max_keepalive_connections=CLIENTS, keepalive_expiry=2
     )
