@@ -22,7 +22,15 @@ from sqlalchemy.sql import text
 
 from app.ingest.names import refresh_names
 from app.ingest.record import ArticleRecord, IngestError
-from app.ingest.rows import Prepared, Statement, prepare, sqlite_datetime
+from app.ingest.rows import (
+    ARTICLE_VALUES,
+    DOCUMENT_VALUES,
+    PUBLISHED_AT,
+    Prepared,
+    prepare,
+    sqlite_datetime,
+)
+from app.ingest.sql import Statement
 from app.models import ARTICLE, ARTICLE_TOPIC, DOCUMENT, PROVIDER, SOURCE, STATE, TOPIC
 
 Rank = tuple[datetime, str]
@@ -54,48 +62,81 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def rank(record: ArticleRecord, rel_path: str) -> Rank:
-    return (record.published_at, rel_path)
+def rank(prepared: Prepared, rel_path: str) -> Rank:
+    return (prepared.published_at, rel_path)
 
 
 Item = tuple[int, "SourceInfo", Prepared]  # an article's pk, its winning file, its values
 
 
+ARTICLE_INSERT = ("pk", *ARTICLE_VALUES, "source_path", "ingested_at", "updated_at")
+ARTICLE_UPDATE = (*ARTICLE_VALUES, "source_path", "updated_at", "b_pk")
+SOURCE_VALUES = (
+    "path",
+    "rel_path",
+    "article_pk",
+    "content_hash",
+    "size",
+    "mtime_ns",
+    "published_at",
+    "seen_run",
+)
+
+
 def _statements(conn: Connection) -> dict[str, Statement]:
     sqlite = conn.dialect.name == "sqlite"
     search = (
-        text("INSERT INTO article_fts (rowid, title, excerpt) VALUES (:pk, :title, :excerpt)")
+        (
+            text("INSERT INTO article_fts (rowid, title, excerpt) VALUES (:pk, :title, :excerpt)"),
+            ("pk", "title", "excerpt"),
+        )
         if sqlite
-        else text("INSERT INTO article_fts (pk, document) VALUES (:pk, CAST(:doc AS tsvector))")
+        else (
+            text("INSERT INTO article_fts (pk, document) VALUES (:pk, CAST(:doc AS tsvector))"),
+            ("pk", "doc"),
+        )
     )
     upsert = (sqlite_insert if sqlite else pg_insert)(SOURCE)
-    source_columns = ("rel_path", "article_pk", "content_hash", "size", "mtime_ns")
-    statements = {
-        "article": insert(ARTICLE),
-        "article_update": update(ARTICLE)
-        .where(ARTICLE.c.pk == bindparam("b_pk"))
-        .values(
-            {c.name: bindparam(c.name) for c in ARTICLE.c if c.name not in ("pk", "ingested_at")}
+    by_pk = ("pk",)
+    statements: dict[str, tuple[Any, tuple[str, ...]]] = {
+        "article": (insert(ARTICLE), ARTICLE_INSERT),
+        "article_update": (
+            update(ARTICLE)
+            .where(ARTICLE.c.pk == bindparam("b_pk"))
+            .values({name: bindparam(name) for name in ARTICLE_UPDATE[:-1]}),
+            ARTICLE_UPDATE,
         ),
-        "document": insert(DOCUMENT),
-        "topic": insert(ARTICLE_TOPIC),
+        "document": (insert(DOCUMENT), ("article_pk", *DOCUMENT_VALUES)),
+        "topic": (insert(ARTICLE_TOPIC), ("article_pk", "topic_key", "name")),
         "search": search,
-        "document_delete": delete(DOCUMENT).where(DOCUMENT.c.article_pk == bindparam("pk")),
-        "topic_delete": delete(ARTICLE_TOPIC).where(ARTICLE_TOPIC.c.article_pk == bindparam("pk")),
-        "search_delete": text(
-            "DELETE FROM article_fts WHERE rowid = :pk"
-            if sqlite
-            else "DELETE FROM article_fts WHERE pk = :pk"
+        "document_delete": (
+            delete(DOCUMENT).where(DOCUMENT.c.article_pk == bindparam("pk")),
+            by_pk,
         ),
-        "source": upsert.on_conflict_do_update(
-            index_elements=[SOURCE.c.path],
-            set_={
-                name: upsert.excluded[name]
-                for name in (*source_columns, "published_at", "seen_run")
-            },
+        "topic_delete": (
+            delete(ARTICLE_TOPIC).where(ARTICLE_TOPIC.c.article_pk == bindparam("pk")),
+            by_pk,
+        ),
+        "search_delete": (
+            text(
+                "DELETE FROM article_fts WHERE rowid = :pk"
+                if sqlite
+                else "DELETE FROM article_fts WHERE pk = :pk"
+            ),
+            by_pk,
+        ),
+        "source": (
+            upsert.on_conflict_do_update(
+                index_elements=[SOURCE.c.path],
+                set_={name: upsert.excluded[name] for name in SOURCE_VALUES[1:]},
+            ),
+            SOURCE_VALUES,
         ),
     }
-    return {name: Statement(statement, conn.dialect) for name, statement in statements.items()}
+    return {
+        name: Statement(statement, conn.dialect, columns)
+        for name, (statement, columns) in statements.items()
+    }
 
 
 class Loader:
@@ -148,7 +189,7 @@ class Loader:
         """Write one batch of parsed files in the current transaction."""
         by_id: dict[str, list[tuple[SourceInfo, Prepared]]] = defaultdict(list)
         for source, prepared in batch:
-            by_id[prepared.record.id].append((source, prepared))
+            by_id[prepared.id].append((source, prepared))
         paths = [source.path for source, _ in batch]
         previous = {
             row.path: row.article_pk
@@ -167,10 +208,10 @@ class Loader:
         now = utcnow()
         new_rows: list[Item] = []
         replaced: list[Item] = []
-        source_rows: list[dict[str, Any]] = []
+        source_rows: list[tuple[Any, ...]] = []
         recheck: set[int] = set()
         for article_id, group in by_id.items():
-            group.sort(key=lambda item: rank(item[1].record, item[0].rel_path), reverse=True)
+            group.sort(key=lambda item: rank(item[1], item[0].rel_path), reverse=True)
             best_source, best = group[0]
             current = existing.get(article_id)
             if current is None:
@@ -180,27 +221,26 @@ class Loader:
                 pk = current.pk
                 current_rank: Rank = (current.published_at, current.source_path)
                 group_paths = {source.rel_path for source, _ in group}
-                if rank(best.record, best_source.rel_path) >= current_rank:
+                if rank(best, best_source.rel_path) >= current_rank:
                     replaced.append((pk, best_source, best))
                 elif current.source_path in group_paths:
                     # The winning file changed and now ranks lower: another may win.
                     recheck.add(pk)
             for source, prepared in group:
-                record = prepared.record
                 old_pk = previous.get(source.path)
                 if old_pk is not None and old_pk != pk:
                     recheck.add(old_pk)  # the file's URL changed; its old article lost it
                 source_rows.append(
-                    {
-                        "path": source.path,
-                        "rel_path": source.rel_path,
-                        "article_pk": pk,
-                        "content_hash": record.content_hash,
-                        "size": source.size,
-                        "mtime_ns": source.mtime_ns,
-                        "published_at": self._datetime(record.published_at),
-                        "seen_run": run,
-                    }
+                    (
+                        source.path,
+                        source.rel_path,
+                        pk,
+                        prepared.content_hash,
+                        source.size,
+                        source.mtime_ns,
+                        prepared.article[PUBLISHED_AT],
+                        run,
+                    )
                 )
         self._insert_articles(new_rows, now)
         self._replace_articles(replaced, now)
@@ -309,39 +349,6 @@ class Loader:
         self.next_pk += 1
         return pk
 
-    def _article_row(
-        self, pk: int, source: SourceInfo, prepared: Prepared, now: Any
-    ) -> dict[str, Any]:
-        record = prepared.record
-        return {
-            "pk": pk,
-            "id": record.id,
-            "url": record.url,
-            "title": record.title,
-            "excerpt": record.excerpt,
-            "published_at": self._datetime(record.published_at),
-            "original_url": record.original_url,
-            "amp_url": record.amp_url,
-            "cdn_amp_url": record.cdn_amp_url,
-            "category": record.category,
-            "type": record.type,
-            "quality": record.quality,
-            "heat": record.heat,
-            "published": record.published,
-            "removed": record.removed,
-            "provider_name": record.provider_name,
-            "provider_domain": record.provider_domain,
-            "provider_key": record.provider_domain.lower(),
-            "topics": prepared.topics_json,
-            "image": prepared.image_json,
-            "featured_content": record.featured_content,
-            "secured": record.secured,
-            "source_path": source.rel_path,
-            "source_hash": record.content_hash,
-            "ingested_at": now,
-            "updated_at": now,
-        }
-
     def _datetime(self, value: datetime) -> Any:
         return sqlite_datetime(value) if self.sqlite else value
 
@@ -350,7 +357,7 @@ class Loader:
             return
         stamp = self._datetime(now)
         self.statements["article"].run(
-            self.conn, [self._article_row(pk, s, p, stamp) for pk, s, p in rows]
+            self.conn, [(pk, *p.article, s.rel_path, stamp, stamp) for pk, s, p in rows]
         )
         self._insert_dependents(rows)
 
@@ -358,57 +365,34 @@ class Loader:
         if not rows:
             return
         stamp = self._datetime(now)
-        values = []
-        for pk, source, prepared in rows:
-            row = self._article_row(pk, source, prepared, stamp)
-            del row["ingested_at"]
-            row["b_pk"] = row.pop("pk")
-            values.append(row)
-        self.statements["article_update"].run(self.conn, values)
-        by_pk = [{"pk": pk} for pk, _, _ in rows]
+        self.statements["article_update"].run(
+            self.conn, [(*p.article, s.rel_path, stamp, pk) for pk, s, p in rows]
+        )
+        by_pk = [(pk,) for pk, _, _ in rows]
         for name in ("document_delete", "topic_delete", "search_delete"):
             self.statements[name].run(self.conn, by_pk)
         self._insert_dependents(rows)
 
     def _insert_dependents(self, rows: Sequence[Item]) -> None:
-        self.statements["document"].run(
-            self.conn,
-            [
-                {
-                    "article_pk": pk,
-                    "images": p.images_json,
-                    "related": p.related_json,
-                    "front_matter": p.front_matter_json,
-                }
-                for pk, _, p in rows
-            ],
-        )
+        self.statements["document"].run(self.conn, [(pk, *p.document) for pk, _, p in rows])
         self.statements["topic"].run(
-            self.conn,
-            [
-                {"article_pk": pk, "topic_key": key, "name": name}
-                for pk, _, p in rows
-                for key, name in p.topics
-            ],
+            self.conn, [(pk, key, name) for pk, _, p in rows for key, name in p.topics]
         )
-        if self.sqlite:
-            search = [{"pk": pk, "title": p.search[0], "excerpt": p.search[1]} for pk, _, p in rows]
-        else:
-            search = [{"pk": pk, "doc": p.search[0]} for pk, _, p in rows]
-        self.statements["search"].run(self.conn, search)
+        self.statements["search"].run(self.conn, [(pk, *p.search) for pk, _, p in rows])
         self._register_names(rows)
         self._mark_names_dirty()
 
     def _register_names(self, rows: Sequence[Item]) -> None:
         new_topics: dict[str, str] = {}
         new_providers: dict[str, str] = {}
+        known_topics, known_providers = self.known_topics, self.known_providers
         for _, _, prepared in rows:
             for key, name in prepared.topics:
-                if key not in self.known_topics:
+                if key not in known_topics:
                     new_topics.setdefault(key, name)
-            key = prepared.record.provider_domain.lower()
-            if key not in self.known_providers:
-                new_providers.setdefault(key, prepared.record.provider_name)
+            key, name = prepared.provider
+            if key not in known_providers:
+                new_providers.setdefault(key, name)
         if new_topics:
             self.conn.execute(
                 self._insert_ignore(TOPIC),

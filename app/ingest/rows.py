@@ -1,35 +1,61 @@
 """Database-ready values for one record, computed in the parser workers.
 
 Serialising JSON and building the search document cost as much as the inserts; doing
-them where the file was parsed keeps the single writer process free for writing.
+them where the file was parsed keeps the single writer process free for writing. The
+values travel to the writer as plain tuples in column order: they pickle and unpickle
+several times faster than dataclasses, and the writer only has to add the row's keys.
+
+Importing this module must stay cheap (no SQLAlchemy): every parser worker does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.sql import ClauseElement
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from app.ingest.record import ArticleRecord
 from app.search import fts5_document, tsvector_literal
 
+# The article columns the parsed file decides, in the order of `Prepared.article`; the
+# writer adds pk, source_path and the two timestamps.
+ARTICLE_VALUES = (
+    "id",
+    "url",
+    "title",
+    "excerpt",
+    "published_at",
+    "original_url",
+    "amp_url",
+    "cdn_amp_url",
+    "category",
+    "type",
+    "quality",
+    "heat",
+    "published",
+    "removed",
+    "provider_name",
+    "provider_domain",
+    "provider_key",
+    "topics",
+    "image",
+    "featured_content",
+    "secured",
+    "source_hash",
+)
+PUBLISHED_AT = ARTICLE_VALUES.index("published_at")
+DOCUMENT_VALUES = ("images", "related", "front_matter")
 
-@dataclass(slots=True)
-class Prepared:
-    record: ArticleRecord
-    topics_json: str
-    image_json: str | None
-    images_json: str
-    related_json: str
-    front_matter_json: str
-    topics: list[tuple[str, str]]  # (lower-cased key, name) once per key
+
+class Prepared(NamedTuple):
+    id: str
+    published_at: datetime  # naive UTC, for ranking duplicates
+    content_hash: str
+    article: tuple[Any, ...]  # ARTICLE_VALUES, in driver form
+    document: tuple[str, str, str]  # DOCUMENT_VALUES as JSON text
+    topics: tuple[tuple[str, str], ...]  # (lower-cased key, name) once per key
+    provider: tuple[str, str]  # (lower-cased domain, name)
     search: tuple[str, ...]  # FTS5 (title, excerpt) or a one-item tsvector literal
 
 
@@ -50,47 +76,42 @@ def prepare(record: ArticleRecord, *, sqlite: bool) -> Prepared:
         if sqlite
         else (tsvector_literal(record.title, record.excerpt),)
     )
-    prepared = Prepared(
-        record=record,
-        topics_json=_json(record.topics),
-        image_json=_json(record.images[0]) if record.images else None,
-        images_json=_json(record.images),
-        related_json=_json(record.related),
-        front_matter_json=_json(record.front_matter),
-        topics=topics,
+    provider_key = record.provider_domain.lower()
+    article = (
+        record.id,
+        record.url,
+        record.title,
+        record.excerpt,
+        sqlite_datetime(record.published_at) if sqlite else record.published_at,
+        record.original_url,
+        record.amp_url,
+        record.cdn_amp_url,
+        record.category,
+        record.type,
+        record.quality,
+        record.heat,
+        record.published,
+        record.removed,
+        record.provider_name,
+        record.provider_domain,
+        provider_key,
+        _json(record.topics),
+        _json(record.images[0]) if record.images else None,
+        record.featured_content,
+        record.secured,
+        record.content_hash,
+    )
+    document = (_json(record.images), _json(record.related), _json(record.front_matter))
+    return Prepared(
+        id=record.id,
+        published_at=record.published_at,
+        content_hash=record.content_hash,
+        article=article,
+        document=document,
+        topics=tuple(topics),
+        provider=(provider_key, record.provider_name),
         search=search,
     )
-    # The bulky parts now travel as JSON: do not send them to the writer twice.
-    record.front_matter, record.related, record.images = {}, [], []
-    return prepared
-
-
-class Statement:
-    """A statement compiled once and run through the driver's executemany.
-
-    SQLAlchemy still writes the SQL; this only skips its per-row parameter processing,
-    which dominated the writer's time. Values must already be in driver form.
-    """
-
-    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        assert isinstance(compiled, SQLCompiler)
-        self.sql = str(compiled)
-        self.row_values: Callable[[dict[str, Any]], Any] | None = None
-        if compiled.positional:  # qmark drivers take tuples in the statement's order
-            order = list(compiled.positiontup or [])
-            if len(order) == 1:
-                self.row_values = lambda row: (row[order[0]],)
-            else:
-                self.row_values = itemgetter(*order)
-
-    def run(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        if self.row_values is None:
-            conn.exec_driver_sql(self.sql, rows)
-        else:
-            conn.exec_driver_sql(self.sql, list(map(self.row_values, rows)))
 
 
 def sqlite_datetime(value: datetime) -> str:

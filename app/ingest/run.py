@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import signal
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -22,16 +18,15 @@ from sqlalchemy.engine import Connection
 from app.db import make_engine
 from app.ingest.load import Loader, SourceInfo, StoredSource
 from app.ingest.lock import writer_lock
-from app.ingest.parse import parse_article
-from app.ingest.record import ArticleRecord, IngestError
-from app.ingest.rows import Prepared, prepare
+from app.ingest.record import IngestError
+from app.ingest.rows import Prepared
+from app.ingest.work import DEFAULT_MAX_FILE_SIZE, die_with_parent, parse_files, read_and_parse
+from app.ingest.work import Outcome as ParseOutcome
 from app.migrate import current_revision, head_revision, upgrade
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt", ".yaml"})
-DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 LOOKUP_CHUNK = 1000
 TASK_CHUNK = 32
-PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
 class UsageError(Exception):
@@ -76,46 +71,7 @@ class IngestReport:
         )
 
 
-def read_and_parse(path: str, *, max_size: int = DEFAULT_MAX_FILE_SIZE) -> ArticleRecord:
-    """Read one file and parse it; any failure is that file's IngestError."""
-    try:
-        size = os.stat(path).st_size
-        if size > max_size:
-            raise IngestError(f"file is {size} bytes, larger than the limit of {max_size}")
-        with open(path, "rb") as handle:
-            data = handle.read(max_size + 1)
-    except OSError as exc:
-        raise IngestError(f"cannot read file: {exc.strerror or exc}") from None
-    return parse_article(data, max_size=max_size)
-
-
-Outcome = tuple[FileTask, Prepared | IngestError]
-
-
-def _parse_tasks(tasks: Sequence[FileTask], max_size: int, sqlite: bool) -> list[Outcome]:
-    results: list[Outcome] = []
-    for task in tasks:
-        try:
-            record = read_and_parse(task.path, max_size=max_size)
-            results.append((task, prepare(record, sqlite=sqlite)))
-        except IngestError as exc:
-            results.append((task, exc))
-        except Exception as exc:  # the parser promises IngestError; never let one file stop a run
-            results.append((task, IngestError(f"unexpected error: {type(exc).__name__}: {exc}")))
-    return results
-
-
-def _die_with_parent(parent: int) -> None:
-    """Parser workers end with the ingest, even one killed with SIGKILL.
-
-    Sibling workers keep the task queue's pipe open, so a worker would otherwise wait on it
-    forever once its parent is gone.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the request above took effect
-        os._exit(1)
+Outcome = tuple[FileTask, ParseOutcome]
 
 
 def walk(paths: Sequence[Path]) -> Iterator[tuple[str, str, str]]:
@@ -192,32 +148,33 @@ class _Run:
         sqlite = self.loader.sqlite
         if workers <= 1:
             for task in tasks:
-                yield from _parse_tasks([task], self.max_size, sqlite)
+                yield task, parse_files([task.path], self.max_size, sqlite)[0]
             return
         # Spawned workers share nothing with this process's database connections, and the
         # bounded number of chunks in flight keeps memory flat however many files there are.
         with ProcessPoolExecutor(
             workers,
             mp_context=get_context("spawn"),
-            initializer=_die_with_parent,
+            initializer=die_with_parent,
             initargs=(os.getpid(),),
         ) as pool:
             chunks = _chunks(tasks, TASK_CHUNK)
-            pending: set[Future[list[Outcome]]] = set()
+            # Only paths go out: each chunk's tasks stay here, to pair with its outcomes.
+            pending: dict[Future[list[ParseOutcome]], list[FileTask]] = {}
 
             def fill() -> None:
                 while len(pending) < workers * 4:
                     chunk = next(chunks, None)
                     if chunk is None:
                         return
-                    pending.add(pool.submit(_parse_tasks, chunk, self.max_size, sqlite))
+                    paths = [task.path for task in chunk]
+                    pending[pool.submit(parse_files, paths, self.max_size, sqlite)] = chunk
 
             fill()
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    pending.remove(future)
-                    yield from future.result()
+                    yield from zip(pending.pop(future), future.result(), strict=True)
                 fill()
 
     def load(
@@ -236,7 +193,7 @@ class _Run:
                 self._reject(task.display, outcome)
                 continue
             source = SourceInfo(task.path, task.rel_path, task.size, task.mtime_ns)
-            if outcome.record.content_hash == task.stored_hash:
+            if outcome.content_hash == task.stored_hash:
                 counts["unchanged"] += 1
                 touched.append(source)
                 continue
