@@ -111,6 +111,22 @@ def canonical_dump(url: str) -> dict[str, Any]:
         engine.dispose()
 
 
+def article_indexes(url: str) -> set[str]:
+    """The secondary indexes a SQLite catalogue's article table has now."""
+    engine = make_engine(url, read_only=True)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'article' "
+                    "AND name NOT LIKE 'sqlite_autoindex_%'"
+                )
+            )
+            return set(rows.scalars())
+    finally:
+        engine.dispose()
+
+
 def integrity_problems(url: str) -> list[str]:
     """Torn or orphaned rows: every article must have its document, search row and a source."""
     engine = make_engine(url, read_only=True)

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import text
 
+from app.ingest.bulk import drop_indexes, restore_indexes
 from app.ingest.names import refresh_names
 from app.ingest.record import ArticleRecord, IngestError
 from app.ingest.rows import (
@@ -164,6 +165,24 @@ class Loader:
             ).where(SOURCE.c.path.in_(paths))
         )
         return {row[0]: StoredSource(*row[1:]) for row in rows}
+
+    def start_load(self, commit: Callable[[], None]) -> bool:
+        """Before loading: heal the indexes, and drop them when bulk-loading (see bulk.py).
+
+        Returns whether the load is a bulk load, which `end_bulk_load` must then finish.
+        """
+        if not self.sqlite:
+            return False
+        restore_indexes(self.conn)
+        bulk = self.next_pk == 1  # no article yet
+        if bulk:
+            drop_indexes(self.conn)
+        commit()
+        return bulk
+
+    def end_bulk_load(self, commit: Callable[[], None]) -> None:
+        restore_indexes(self.conn)
+        commit()
 
     def begin_run(self) -> int:
         self.conn.execute(update(STATE).values(run_counter=STATE.c.run_counter + 1))

@@ -259,7 +259,16 @@ def ingest_paths(
                 commit = (lambda: None) if dry_run else conn.commit
                 job = _Run(conn, report, max_size=max_file_size, on_progress=on_progress)
                 run = job.loader.begin_run() if not dry_run else 0
-                job.load(job.results(job.tasks(paths), workers), run, batch_size, commit)
+                bulk = not dry_run and job.loader.start_load(commit)
+                try:
+                    job.load(job.results(job.tasks(paths), workers), run, batch_size, commit)
+                except BaseException:
+                    if bulk:  # what was committed stays: give it its indexes back
+                        conn.rollback()
+                        job.loader.end_bulk_load(commit)
+                    raise
+                if bulk:
+                    job.loader.end_bulk_load(commit)
                 if prune:
                     roots = [os.path.abspath(p) for p in paths]
                     report.counts["pruned"] = job.loader.prune(roots, os.path.exists, commit)

@@ -1,0 +1,114 @@
+"""A first ingest into an empty SQLite catalogue builds the article indexes once, at the end;
+whatever stops it, the catalogue gets every index back (app/ingest/bulk.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from app.db import make_engine
+from app.ingest import load
+from app.ingest.run import ingest_paths
+from app.models import ARTICLE
+from app.synth import generate_corpus
+from tests.catalogue import article_count, article_indexes, canonical_dump, integrity_problems
+
+EXPECTED = {str(index.name) for index in ARTICLE.indexes}
+INDEXES = (
+    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'article' "
+    "AND name NOT LIKE 'sqlite_autoindex_%'"
+)
+
+
+def _drop(url: str, names: list[str]) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            for name in names:
+                conn.execute(text(f"DROP INDEX {name}"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'catalogue.db'}"
+
+
+def test_the_expected_indexes_are_known() -> None:
+    # A rename in models.py must not leave this test comparing two empty sets.
+    assert "ix_article_published_at_id" in EXPECTED and len(EXPECTED) == 8
+
+
+def test_first_load_into_an_empty_catalogue_ends_with_every_index(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    generate_corpus(corpus, 60, seed=41)
+    apply = load.Loader.apply
+    during: list[set[str]] = []
+
+    def watched_apply(self: load.Loader, batch: list, run: int) -> None:  # type: ignore[type-arg]
+        during.append(set(self.conn.execute(text(INDEXES)).scalars()))
+        apply(self, batch, run)
+
+    monkeypatch.setattr(load.Loader, "apply", watched_apply)
+    report = ingest_paths([corpus], sqlite_url, workers=1, batch_size=7)
+    assert report.counts["new"] > 0
+    assert len(during) > 1 and all(seen == set() for seen in during)  # loaded without them
+    assert article_indexes(sqlite_url) == EXPECTED
+    assert integrity_problems(sqlite_url) == []
+
+
+def test_bulk_load_stores_what_an_indexed_load_stores(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    generate_corpus(corpus, 80, seed=42)
+    ingest_paths([corpus], sqlite_url, workers=1, batch_size=9)
+    indexed_url = f"sqlite:///{tmp_path / 'indexed.db'}"
+    monkeypatch.setattr(load, "drop_indexes", lambda conn: None)
+    ingest_paths([corpus], indexed_url, workers=1, batch_size=9)
+    assert article_indexes(indexed_url) == EXPECTED
+    assert canonical_dump(indexed_url) == canonical_dump(sqlite_url)
+
+
+def test_indexes_a_killed_bulk_load_left_out_come_back_on_the_next_run(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    generate_corpus(corpus, 40, seed=43)
+    ingest_paths([corpus], sqlite_url, workers=1)
+    # What a SIGKILL during a bulk load leaves: committed articles, dropped indexes.
+    _drop(sqlite_url, ["ix_article_published_at_id", "ix_article_type"])
+    assert article_indexes(sqlite_url) == EXPECTED - {
+        "ix_article_published_at_id",
+        "ix_article_type",
+    }
+    report = ingest_paths([corpus], sqlite_url, workers=1)
+    assert report.counts["new"] == 0
+    assert article_indexes(sqlite_url) == EXPECTED
+
+
+def test_a_bulk_load_that_fails_keeps_its_commits_and_gets_its_indexes_back(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    generate_corpus(corpus, 30, seed=44)
+    apply = load.Loader.apply
+    calls = []
+
+    def failing_apply(self: load.Loader, batch: list, run: int) -> None:  # type: ignore[type-arg]
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        apply(self, batch, run)
+
+    monkeypatch.setattr(load.Loader, "apply", failing_apply)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        ingest_paths([corpus], sqlite_url, workers=1, batch_size=10)
+    assert article_count(sqlite_url) > 0  # the first batch was committed before the failure
+    assert article_indexes(sqlite_url) == EXPECTED
+    assert integrity_problems(sqlite_url) == []
