@@ -11,7 +11,6 @@ from typing import Annotated
 
 import orjson
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.settings import get_settings, normalise_database_url
 
@@ -33,6 +32,15 @@ DatabaseOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _database_error() -> type[Exception]:
+    # Imported only when an error is being handled: the ingest's spawned parser processes
+    # import this module again as their __main__, and SQLAlchemy would cost each of them
+    # a large share of its start-up.
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return SQLAlchemyError
 
 
 def _database_url(option: str | None) -> str:
@@ -107,7 +115,7 @@ def ingest(
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"cannot write the catalogue: {exc.strerror or exc}") from None
-    except SQLAlchemyError as exc:
+    except _database_error() as exc:
         raise _fail(f"cannot use the catalogue at {_safe(url)}: {_first_line(exc)}") from None
     if report is not None:
         report.write_bytes(result.to_json())
@@ -130,7 +138,7 @@ def migrate(database_url: DatabaseOption = None) -> None:
     engine = make_engine(url)
     try:
         upgrade(engine)
-    except SQLAlchemyError as exc:
+    except _database_error() as exc:
         raise _fail(f"cannot migrate {_safe(url)}: {_first_line(exc)}") from None
     finally:
         engine.dispose()
@@ -150,7 +158,7 @@ def stats(database_url: DatabaseOption = None) -> None:
     try:
         with Session(engine) as session:
             figures = query.stats(session)
-    except SQLAlchemyError as exc:
+    except _database_error() as exc:
         raise _fail(f"cannot read {_safe(url)}: {_first_line(exc)}") from None
     finally:
         engine.dispose()
