@@ -111,18 +111,18 @@ def canonical_dump(url: str) -> dict[str, Any]:
         engine.dispose()
 
 
+ARTICLE_INDEXES_SQL = (
+    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'article' "
+    "AND name NOT LIKE 'sqlite_autoindex_%'"
+)
+
+
 def article_indexes(url: str) -> set[str]:
     """The secondary indexes a SQLite catalogue's article table has now."""
     engine = make_engine(url, read_only=True)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'article' "
-                    "AND name NOT LIKE 'sqlite_autoindex_%'"
-                )
-            )
-            return set(rows.scalars())
+            return set(conn.execute(text(ARTICLE_INDEXES_SQL)).scalars())
     finally:
         engine.dispose()
 

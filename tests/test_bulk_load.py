@@ -13,13 +13,15 @@ from app.ingest import load
 from app.ingest.run import ingest_paths
 from app.models import ARTICLE
 from app.synth import generate_corpus
-from tests.catalogue import article_count, article_indexes, canonical_dump, integrity_problems
+from tests.catalogue import (
+    ARTICLE_INDEXES_SQL,
+    article_count,
+    article_indexes,
+    canonical_dump,
+    integrity_problems,
+)
 
 EXPECTED = {str(index.name) for index in ARTICLE.indexes}
-INDEXES = (
-    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'article' "
-    "AND name NOT LIKE 'sqlite_autoindex_%'"
-)
 
 
 def _drop(url: str, names: list[str]) -> None:
@@ -51,7 +53,7 @@ def test_first_load_into_an_empty_catalogue_ends_with_every_index(
     during: list[set[str]] = []
 
     def watched_apply(self: load.Loader, batch: list, run: int) -> None:  # type: ignore[type-arg]
-        during.append(set(self.conn.execute(text(INDEXES)).scalars()))
+        during.append(set(self.conn.execute(text(ARTICLE_INDEXES_SQL)).scalars()))
         apply(self, batch, run)
 
     monkeypatch.setattr(load.Loader, "apply", watched_apply)
