@@ -8,7 +8,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,6 +40,7 @@ __all__ = [
     "refuse_repeats",
 ]
 
+T = TypeVar("T")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_Q_LENGTH = 500
 MAX_OFFSET = 10_000
@@ -412,12 +413,15 @@ ArticleId = Annotated[
 ]
 
 
+def _found(value: T | None) -> T:
+    if value is None:
+        raise HTTPException(status_code=404, detail=NOT_FOUND)
+    return value
+
+
 def get_article_pk(session: SessionDep, id: ArticleId) -> int:
     """The article this `{id}` names, or a 404 (malformed ids are simply unknown)."""
-    pk = query.article_pk(session, article_id=id) if ID_PATTERN.fullmatch(id) else None
-    if pk is None:
-        raise HTTPException(status_code=404, detail=NOT_FOUND)
-    return pk
+    return _found(query.article_pk(session, article_id=id) if ID_PATTERN.fullmatch(id) else None)
 
 
 ArticlePkDep = Annotated[int, Depends(get_article_pk)]
@@ -426,10 +430,8 @@ ArticlePkDep = Annotated[int, Depends(get_article_pk)]
 def get_article(session: SessionDep, id: ArticleId) -> dict[str, Any]:
     """The ArticleDetail dict of the article this `{id}` names, or a 404: looked up and
     loaded in one go."""
-    detail = query.article_detail(session, article_id=id) if ID_PATTERN.fullmatch(id) else None
-    if detail is None:
-        raise HTTPException(status_code=404, detail=NOT_FOUND)
-    return detail
+    known = ID_PATTERN.fullmatch(id)
+    return _found(query.article_detail(session, article_id=id) if known else None)
 
 
 ArticleDep = Annotated[dict[str, Any], Depends(get_article)]
