@@ -12,7 +12,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from app.settings import get_settings, normalise_database_url
+from app.database_url import normalise_database_url
 
 app = typer.Typer(
     name="newscat",
@@ -35,16 +35,20 @@ DatabaseOption = Annotated[
 
 
 def _database_error() -> type[Exception]:
-    # Imported only when an error is being handled: the ingest's spawned parser processes
-    # import this module again as their __main__, and SQLAlchemy would cost each of them
-    # a large share of its start-up.
+    # Imported only when an error is being handled: where the ingest's parser processes are
+    # spawned, they import this module again as their __main__, and SQLAlchemy would cost
+    # each of them a large share of its start-up.
     from sqlalchemy.exc import SQLAlchemyError
 
     return SQLAlchemyError
 
 
 def _database_url(option: str | None) -> str:
-    return normalise_database_url(option) if option else get_settings().database_url
+    if option:
+        return normalise_database_url(option)
+    from app.settings import get_settings
+
+    return get_settings().database_url
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -174,6 +178,8 @@ def serve(
 ) -> None:
     """Serve the HTTP API (docs at /docs)."""
     import uvicorn
+
+    from app.settings import get_settings
 
     if database_url:
         os.environ["DATABASE_URL"] = _database_url(database_url)

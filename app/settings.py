@@ -7,16 +7,9 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "sqlite:///./data/catalogue.db"
+from app.database_url import DEFAULT_DATABASE_URL, normalise_database_url
 
-
-def normalise_database_url(url: str) -> str:
-    """Accept `postgres://` and `postgresql://` URLs as people paste them; use psycopg 3."""
-    url = url.strip()
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+__all__ = ["DEFAULT_DATABASE_URL", "Settings", "get_settings", "normalise_database_url"]
 
 
 class Settings(BaseSettings):

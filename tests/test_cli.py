@@ -197,6 +197,16 @@ def test_readme_commands_and_options_exist() -> None:
             assert option in help_text, f"{command} {option}"
 
 
+def _is_resource_tracker(process: object) -> bool:
+    import psutil
+
+    assert isinstance(process, psutil.Process)
+    try:
+        return "resource_tracker" in " ".join(process.cmdline())
+    except psutil.Error:  # gone already: not a worker we could wait for
+        return True
+
+
 def test_parser_workers_die_with_a_killed_ingest(database_url: str, tmp_path: Path) -> None:
     """SIGKILL gives the ingest no chance to stop its workers: they must stop themselves."""
     import psutil
@@ -209,7 +219,8 @@ def test_parser_workers_die_with_a_killed_ingest(database_url: str, tmp_path: Pa
     try:
         workers: list[psutil.Process] = []
         for _ in range(600):  # bounded wait until both parser workers are up
-            workers = [c for c in parent.children() if "spawn_main" in " ".join(c.cmdline())]
+            # Forked (Linux) or spawned, every child but a resource tracker is a worker.
+            workers = [c for c in parent.children() if not _is_resource_tracker(c)]
             if len(workers) == 2 or process.poll() is not None:
                 break
             threading.Event().wait(0.05)

@@ -1,7 +1,7 @@
 """What the parser worker processes run: read, parse and prepare files, nothing else.
 
-Each spawned worker imports this module before its first task, so it imports nothing
-heavy (no SQLAlchemy, no Alembic): that import is paid once per worker on every run.
+Where workers are spawned rather than forked (not Linux), each imports this module before
+its first task, so it imports nothing heavy (no SQLAlchemy, no Alembic).
 """
 
 from __future__ import annotations
