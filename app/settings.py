@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     # Set by `newscat serve`, whose server adds `X-Content-Type-Options` itself.
     server_sends_nosniff: bool = Field(default=False, alias="NEWSCAT_SERVER_SENDS_NOSNIFF")
     gzip_minimum_size: int = Field(default=1024, ge=0, alias="NEWSCAT_GZIP_MINIMUM_SIZE")
+    # Worker threads that run requests' queries at once on SQLite (PostgreSQL keeps 40).
+    sqlite_threads: int = Field(default=2, ge=1, alias="NEWSCAT_SQLITE_THREADS")
 
     @field_validator("database_url")
     @classmethod
