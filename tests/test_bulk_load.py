@@ -114,3 +114,21 @@ def test_a_bulk_load_that_fails_keeps_its_commits_and_gets_its_indexes_back(
     assert article_count(sqlite_url) > 0  # the first batch was committed before the failure
     assert article_indexes(sqlite_url) == EXPECTED
     assert integrity_problems(sqlite_url) == []
+
+
+def test_an_sqlite_ingest_checkpoints_its_wal_in_large_steps(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    generate_corpus(corpus, 5, seed=43)
+    apply = load.Loader.apply
+    seen: list[int] = []
+
+    def watched_apply(self: load.Loader, batch: list, run: int) -> None:  # type: ignore[type-arg]
+        seen.append(self.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+        apply(self, batch, run)
+
+    monkeypatch.setattr(load.Loader, "apply", watched_apply)
+    ingest_paths([corpus], sqlite_url, workers=1)
+    assert seen == [load.WAL_CHECKPOINT_PAGES]
+    assert load.WAL_CHECKPOINT_PAGES > 1000  # SQLite's default

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import re
@@ -139,6 +140,24 @@ def test_second_ingest_changes_nothing(database_url: str, tmp_path: Path) -> Non
     assert second.counts["unchanged"] == 150
     assert (second.counts["new"], second.counts["updated"], second.counts["rejected"]) == (0, 0, 0)
     assert canonical_dump(database_url) == before
+
+
+def test_parallel_parsing_freezes_the_heap_only_while_it_runs(
+    database_url: str, tmp_path: Path
+) -> None:
+    # Frozen objects are out of the collector's sight in the forked workers (app/ingest/run.py);
+    # the writer must not be left with a frozen heap after the run.
+    generate_corpus(tmp_path / "c", 40, seed=5)
+    frozen: list[int] = []
+    report = ingest_paths(
+        [tmp_path / "c"],
+        database_url,
+        workers=2,
+        on_progress=lambda _n: frozen.append(gc.get_freeze_count()),
+    )
+    assert report.counts["new"] == 40
+    assert frozen and min(frozen) > 0
+    assert gc.get_freeze_count() == 0
 
 
 def test_touched_but_identical_file_is_unchanged(database_url: str, tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from app.ingest.sql import Statement
 from app.models import ARTICLE, ARTICLE_TOPIC, DOCUMENT, PROVIDER, SOURCE, STATE, TOPIC
 
 Rank = tuple[datetime, str]
+WAL_CHECKPOINT_PAGES = 16384
 
 
 @dataclass(slots=True)
@@ -173,6 +174,10 @@ class Loader:
         """
         if not self.sqlite:
             return False
+        # A WAL of up to 64 MiB between checkpoints, not 4: a page that several commits
+        # touch (b-tree interiors, search segments) is copied into the file once per
+        # checkpoint. This connection's setting only; readers are unaffected.
+        self.conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         restore_indexes(self.conn)
         bulk = self.next_pk == 1  # no article yet
         if bulk:
