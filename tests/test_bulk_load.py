@@ -3,7 +3,9 @@ whatever stops it, the catalogue gets every index back (app/ingest/bulk.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -39,6 +41,17 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'catalogue.db'}"
 
 
+def _before_each_batch(monkeypatch: pytest.MonkeyPatch, observe: Callable[[Any], object]) -> None:
+    """Call `observe` with the ingest's connection before each batch is written."""
+    apply = load.Loader.apply
+
+    def watched_apply(self: load.Loader, batch: list, run: int) -> None:  # type: ignore[type-arg]
+        observe(self.conn)
+        apply(self, batch, run)
+
+    monkeypatch.setattr(load.Loader, "apply", watched_apply)
+
+
 def test_the_expected_indexes_are_known() -> None:
     # A rename in models.py must not leave this test comparing two empty sets.
     assert "ix_article_published_at_id" in EXPECTED and len(EXPECTED) == 8
@@ -49,14 +62,11 @@ def test_first_load_into_an_empty_catalogue_ends_with_every_index(
 ) -> None:
     corpus = tmp_path / "corpus"
     generate_corpus(corpus, 60, seed=41)
-    apply = load.Loader.apply
     during: list[set[str]] = []
-
-    def watched_apply(self: load.Loader, batch: list, run: int) -> None:  # type: ignore[type-arg]
-        during.append(set(self.conn.execute(text(ARTICLE_INDEXES_SQL)).scalars()))
-        apply(self, batch, run)
-
-    monkeypatch.setattr(load.Loader, "apply", watched_apply)
+    _before_each_batch(
+        monkeypatch,
+        lambda conn: during.append(set(conn.execute(text(ARTICLE_INDEXES_SQL)).scalars())),
+    )
     report = ingest_paths([corpus], sqlite_url, workers=1, batch_size=7)
     assert report.counts["new"] > 0
     assert len(during) > 1 and all(seen == set() for seen in during)  # loaded without them
@@ -121,14 +131,11 @@ def test_an_sqlite_ingest_checkpoints_its_wal_in_large_steps(
 ) -> None:
     corpus = tmp_path / "corpus"
     generate_corpus(corpus, 5, seed=43)
-    apply = load.Loader.apply
     seen: list[int] = []
-
-    def watched_apply(self: load.Loader, batch: list, run: int) -> None:  # type: ignore[type-arg]
-        seen.append(self.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
-        apply(self, batch, run)
-
-    monkeypatch.setattr(load.Loader, "apply", watched_apply)
+    _before_each_batch(
+        monkeypatch,
+        lambda conn: seen.append(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()),
+    )
     ingest_paths([corpus], sqlite_url, workers=1)
     assert seen == [load.WAL_CHECKPOINT_PAGES]
     assert load.WAL_CHECKPOINT_PAGES > 1000  # SQLite's default
