@@ -128,7 +128,11 @@ def _relevance_select(
 
 def _window_start(session: Session, filters: ArticleFilters, *, sqlite: bool) -> int | None:
     """The smallest search key among the newest RELEVANCE_WINDOW matches of `q`, or None
-    when it has no more matches than that (then every match is ranked as one tier)."""
+    when it has no more matches than that (then every match is ranked as one tier).
+
+    It moves only when an ingest commits, so it is kept per catalogue version like the
+    counts: every page of a search needs it, and on PostgreSQL finding it reads every match.
+    """
     expression = search_expression(filters, sqlite=sqlite)
     if expression is None:
         return None
@@ -136,7 +140,11 @@ def _window_start(session: Session, filters: ArticleFilters, *, sqlite: bool) ->
     statement = (
         select(key).where(matching).order_by(key.desc()).limit(1).offset(RELEVANCE_WINDOW - 1)
     )
-    return session.execute(statement).scalar()
+    version = catalogue_version(session)
+    return CACHE.get(
+        cache_key(session, version, "window", RELEVANCE_WINDOW, expression),
+        lambda: session.execute(statement).scalar(),
+    )
 
 
 def _relevance_rows(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 
+from app.ingest.run import ingest_paths
+from app.main import create_app
 from app.models import ARTICLE
+from app.query import article_id
 from app.query import articles as articles_query
+from app.settings import Settings
 from tests.api.conftest import walk
 from tests.api.factory import Corpus
 from tests.api.oracle import expected_ids
@@ -151,3 +156,37 @@ def test_a_broad_search_ranks_its_newest_matches_first(
     assert [item["id"] for item in walk(client, params, limit=3)["items"]] == expected
     for limit in (1, 3, 5, 100):  # pages that start and end inside, before and after the tier
         assert _offset_walk(client, params, limit) == expected
+
+
+def _write_articles(folder: Path, names: range) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        (folder / f"zeppelin-{n:02d}.md").write_text(
+            f"---\ntitle: Zeppelin report number {n}\npublishedDateTime: 2021-07-{n + 1:02d}\n"
+            f"webUrl: https://example.com/zeppelin/{n}\n"
+            "provider: {name: Example, domain: example.com}\n---\n",
+            encoding="utf-8",
+        )
+
+
+def test_the_relevance_window_moves_with_each_ingest(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window's boundary is kept per catalogue version: articles added by a later ingest
+    join the newest tier on the next request."""
+    monkeypatch.setattr(articles_query, "RELEVANCE_WINDOW", 2)
+    settings = Settings(DATABASE_URL=database_url, NEWSCAT_RESULT_CACHE_SIZE=0)
+    with TestClient(create_app(settings)) as client:
+
+        def window_ids() -> set[str]:
+            body = client.get("/api/v1/articles", params={"q": "zeppelin", "limit": 2}).json()
+            return {item["id"] for item in body["items"]}
+
+        _write_articles(tmp_path / "first", range(0, 4))
+        assert ingest_paths([tmp_path / "first"], database_url, workers=1).counts["new"] == 4
+        before = window_ids()
+        assert window_ids() == before  # asked again, same catalogue: same tier
+        _write_articles(tmp_path / "second", range(4, 6))
+        assert ingest_paths([tmp_path / "second"], database_url, workers=1).counts["new"] == 2
+        added = {article_id(f"https://example.com/zeppelin/{n}") for n in (4, 5)}
+        assert window_ids() == added != before
