@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Select, cast, func, literal_column, nulls_last, select
+from sqlalchemy import Select, cast, func, literal_column, nulls_last, select, true
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -123,7 +123,18 @@ def _relevance_select(
     # Materialised, so that the rank is computed once per match: a flattened subquery has
     # SQLite score every match again for the sort.
     found = ranked.cte("ranked").prefix_with("MATERIALIZED")
-    return statement.join(found, found.c.pk == A.pk).where(*conditions).order_by(found.c.rank, A.id)
+    if sqlite:
+        joined = statement.join(found, found.c.pk == A.pk).where(*conditions)
+        return joined.order_by(found.c.rank, A.id)
+    # PostgreSQL would hash-join the ranked matches against a scan of the whole article
+    # table (its cost model prices a thousand key lookups above reading every row). Looked
+    # up per match instead; OFFSET 0 keeps the planner from flattening the lookup back.
+    article = statement.where(A.pk == found.c.pk, *conditions).offset(0).lateral("matched")
+    return (
+        select(*article.c)
+        .select_from(found.join(article, true()))
+        .order_by(found.c.rank, article.c.id)
+    )
 
 
 def _window_start(session: Session, filters: ArticleFilters, *, sqlite: bool) -> int | None:

@@ -1,0 +1,109 @@
+"""Every standard query reaches the article tables through an index, on both backends.
+
+The statements a request runs are captured as the API sends them and explained on the same
+catalogue: SQLite must not `SCAN` a table without an index, and PostgreSQL, told to avoid
+sequential scans, must find a plan without one (it picks a scan on small tables otherwise,
+so that is the only way to ask it whether an index can serve).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from app.main import create_app
+from app.settings import Settings
+
+# The tables that grow with the catalogue; the small lookup tables may be read whole.
+LARGE_TABLES = ("article", "article_topic", "article_document", "article_fts", "source_file")
+
+
+@pytest.fixture(scope="module")
+def plan_client(catalogue_url: str) -> Iterator[TestClient]:
+    settings = Settings(DATABASE_URL=catalogue_url, NEWSCAT_RESULT_CACHE_SIZE=0)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def _standard_queries(client: TestClient) -> dict[str, tuple[str, dict[str, Any]]]:
+    topic = client.get("/api/v1/topics", params={"limit": 1}).json()[0]["name"]
+    provider = client.get("/api/v1/providers", params={"limit": 1}).json()[0]["domain"]
+    first = client.get("/api/v1/articles", params={"limit": 5}).json()
+    combined = {"provider": provider, "published": "true", "from": "2000-01-01",
+                "to": "2030-12-31", "min_quality": 10}  # fmt: skip
+    return {
+        "newest": ("/api/v1/articles", {}),
+        "topic": ("/api/v1/articles", {"topic": topic}),
+        "combined": ("/api/v1/articles", combined),
+        "sorted": ("/api/v1/articles", {"sort": "-quality"}),
+        "full-text": ("/api/v1/articles", {"q": "power"}),
+        "facets": ("/api/v1/articles", {"facet": ["topic", "provider"]}),
+        "deep cursor": ("/api/v1/articles", {"limit": 5, "cursor": first["next_cursor"]}),
+        "detail": (f"/api/v1/articles/{first['items'][0]['id']}", {}),
+    }
+
+
+def _captured(engine: Engine, client: TestClient, path: str, params: dict[str, Any]) -> list[Any]:
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        assert client.get(path, params=params).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    return seen
+
+
+def _sqlite_table_scan(detail: str) -> bool:
+    """`SCAN article` reads the table; `SCAN article USING ... INDEX ...` walks an index."""
+    words = detail.split()
+    return (
+        words[:1] == ["SCAN"]
+        and words[1:2] != []
+        and words[1] in LARGE_TABLES
+        and ("INDEX" not in words)
+    )
+
+
+def _full_scans(engine: Engine, statement: str, parameters: Any) -> list[str]:
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            return [str(row[-1]) for row in rows if _sqlite_table_scan(str(row[-1]))]
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        lines = [str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
+        conn.rollback()
+        return [line for line in lines if any(f"Seq Scan on {t} " in line for t in LARGE_TABLES)]
+
+
+QUERY_NAMES = ["newest", "topic", "combined", "sorted", "full-text", "facets", "deep cursor",
+               "detail"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", QUERY_NAMES)
+def test_every_standard_query_uses_an_index(plan_client: TestClient, name: str) -> None:
+    path, params = _standard_queries(plan_client)[name]
+    engine: Engine = plan_client.app.state.engine  # type: ignore[attr-defined]
+    statements = _captured(engine, plan_client, path, params)
+    assert statements, "the request ran no query"
+    for statement, parameters in statements:
+        assert _full_scans(engine, statement, parameters) == [], statement
+
+
+def test_the_check_sees_a_full_scan(plan_client: TestClient) -> None:
+    engine: Engine = plan_client.app.state.engine  # type: ignore[attr-defined]
+    sqlite = engine.dialect.name == "sqlite"
+    unindexed = "SELECT pk FROM article WHERE title = 'nothing'"
+    indexed = "SELECT pk FROM article WHERE id = 'nothing'"
+    no_parameters: Any = () if sqlite else {}
+    assert len(_full_scans(engine, unindexed, no_parameters)) == 1
+    assert _full_scans(engine, indexed, no_parameters) == []
