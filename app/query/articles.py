@@ -8,9 +8,20 @@ ordered by an expression that no index can serve.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, cast, func, literal_column, nulls_last, select, true
+from sqlalchemy import (
+    JSON,
+    Select,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    nulls_last,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -336,9 +347,15 @@ def iter_articles(
 # -- one article ------------------------------------------------------------------------
 
 
+# One article's statements are built once: building one costs more than running it.
+ARTICLE_PK = select(A.pk).where(A.id == bindparam("article_id"))
+RELATED_ENTRIES = select(DOCUMENT.c.related).where(DOCUMENT.c.article_pk == bindparam("pk"))
+RELATED_ROWS = select(*SUMMARY_COLUMNS).where(A.id.in_(bindparam("ids", expanding=True)))
+
+
 def article_pk(session: Session, *, article_id: str) -> int | None:
     """The internal key of the article with this public id, or None."""
-    return session.execute(select(A.pk).where(A.id == article_id)).scalar()
+    return session.execute(ARTICLE_PK, {"article_id": article_id}).scalar()
 
 
 def _related_url(entry: dict[str, Any]) -> str | None:
@@ -351,8 +368,8 @@ def _catalogue_rows(session: Session, urls: Sequence[str | None]) -> dict[str, A
     wanted = {u for u in urls if u}
     if not wanted:
         return {}
-    statement = select(*SUMMARY_COLUMNS).where(A.id.in_(sorted({article_id(u) for u in wanted})))
-    return {row[1]: row for row in session.execute(statement) if row[1] in wanted}
+    ids = sorted({article_id(u) for u in wanted})
+    return {row[1]: row for row in session.execute(RELATED_ROWS, {"ids": ids}) if row[1] in wanted}
 
 
 def _related_entry(entry: dict[str, Any], catalogue_id: str | None) -> dict[str, Any]:
@@ -374,17 +391,30 @@ def _related_entry(entry: dict[str, Any], catalogue_id: str | None) -> dict[str,
     }
 
 
-def article_detail(session: Session, *, article_id: str) -> dict[str, Any] | None:
-    """The full ArticleDetail dict of the article with this public id, or None."""
+@cache
+def _detail_select(sqlite: bool) -> Select[Any]:
+    # The source files' paths come along as one JSON array, saving a query per request.
+    aggregate = func.json_group_array if sqlite else func.json_agg
+    source_paths = (
+        select(aggregate(SOURCE.c.rel_path, type_=JSON))
+        .where(SOURCE.c.article_pk == A.pk)
+        .scalar_subquery()
+    )
     detail_columns = (
         A.original_url, A.amp_url, A.cdn_amp_url, A.featured_content, A.secured,
-        A.ingested_at, A.updated_at, DOCUMENT.c.images, DOCUMENT.c.related,
+        A.ingested_at, A.updated_at, DOCUMENT.c.images, DOCUMENT.c.related, source_paths,
     )  # fmt: skip
-    row = session.execute(
-        select(*SUMMARY_COLUMNS, *detail_columns, A.pk)
+    return (
+        select(*SUMMARY_COLUMNS, *detail_columns)
         .select_from(ARTICLE.outerjoin(DOCUMENT, DOCUMENT.c.article_pk == A.pk))
-        .where(A.id == article_id)
-    ).one_or_none()
+        .where(A.id == bindparam("article_id"))
+    )
+
+
+def article_detail(session: Session, *, article_id: str) -> dict[str, Any] | None:
+    """The full ArticleDetail dict of the article with this public id, or None."""
+    statement = _detail_select(is_sqlite(session))
+    row = session.execute(statement, {"article_id": article_id}).one_or_none()
     if row is None:
         return None
     base = len(SUMMARY_COLUMNS)
@@ -398,13 +428,10 @@ def article_detail(session: Session, *, article_id: str) -> dict[str, Any] | Non
         updated,
         images,
         related,
-        pk,
+        paths,
     ) = row[base:]
     related = related or []
     found = _catalogue_rows(session, [_related_url(entry) for entry in related])
-    source_paths = session.execute(
-        select(SOURCE.c.rel_path).where(SOURCE.c.article_pk == pk)
-    ).scalars()
     detail = summary_from_row(row)
     detail.update(
         original_url=original_url,
@@ -417,7 +444,7 @@ def article_detail(session: Session, *, article_id: str) -> dict[str, Any] | Non
         ],
         featured_content=featured,
         secured=secured,
-        source_paths=sorted(source_paths),
+        source_paths=sorted(paths or []),
         ingested_at=iso_z(ingested),
         updated_at=iso_z(updated),
     )
@@ -426,10 +453,7 @@ def article_detail(session: Session, *, article_id: str) -> dict[str, Any] | Non
 
 def related_articles(session: Session, *, pk: int) -> list[dict[str, Any]]:
     """The article's related entries in file order: summaries where catalogued, else as given."""
-    related = (
-        session.execute(select(DOCUMENT.c.related).where(DOCUMENT.c.article_pk == pk)).scalar()
-        or []
-    )
+    related = session.execute(RELATED_ENTRIES, {"pk": pk}).scalar() or []
     found = _catalogue_rows(session, [_related_url(entry) for entry in related])
     items = []
     for entry in related:
