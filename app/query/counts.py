@@ -10,12 +10,14 @@ list counts once.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -70,9 +72,16 @@ def catalogue_version(session: Session) -> int:
     return int(session.execute(select(STATE.c.version)).scalar_one())
 
 
+# Each engine's URL as text, rendered once: hashing a URL object renders it every time.
+_ENGINE_KEYS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
 def cache_key(session: Session, version: int, *parts: Hashable) -> tuple[Hashable, ...]:
-    # The URL itself (a tuple, equal for equal URLs): rendering it took longer than a count.
-    return (session.get_bind().engine.url, version, *parts)
+    engine = session.get_bind().engine
+    name = _ENGINE_KEYS.get(engine)
+    if name is None:
+        name = _ENGINE_KEYS[engine] = engine.url.render_as_string(hide_password=False)
+    return (name, version, *parts)
 
 
 def _shape(filters: ArticleFilters, *, sqlite: bool) -> str:
