@@ -7,6 +7,7 @@ ordered by an expression that no index can serve.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from typing import Any
@@ -53,8 +54,11 @@ from app.query.filters import (
 from app.schemas import iso_z
 
 ITER_BATCH = 500
-# Matching articles beyond which walking the sort's index beats listing the matches first.
+# Matching articles beyond which walking the sort's index beats listing the matches first,
+# however large the catalogue; a smaller one reaches that point sooner (see _walk_threshold).
 WALK_THRESHOLD = 4000
+# What one entry walked costs against one match listed (an index step plus a probe).
+WALK_COST = 4
 # Matches ranked together as the newest tier of a broad search (see _relevance_rows).
 RELEVANCE_WINDOW = 1000
 
@@ -200,18 +204,34 @@ def _relevance_rows(
     return rows
 
 
-def _plan(session: Session, filters: ArticleFilters, *, sqlite: bool) -> Plan:
+def _plan(session: Session, filters: ArticleFilters, *, sqlite: bool, rows: int) -> Plan:
     """Walk an index past filters that match many articles; list those matching few."""
     walk_topics = walk_search = False
+    expression = search_expression(filters, sqlite=sqlite)
+    if not filters.topics and expression is None:
+        return Plan()
+    # The key allocator's high mark stands in for the catalogue's size.
+    size = session.execute(select(func.max(A.pk))).scalar() or 0
+    threshold = _walk_threshold(rows, size)
     if filters.topics:
         keys = topic_keys(filters.topics)
         tagged = select(ARTICLE_TOPIC.c.article_pk).where(ARTICLE_TOPIC.c.topic_key.in_(keys))
-        walk_topics = _at_least(session, tagged, WALK_THRESHOLD)
-    expression = search_expression(filters, sqlite=sqlite)
+        walk_topics = _at_least(session, tagged, threshold)
     if expression is not None:
         key, condition = fts_match(sqlite, expression)
-        walk_search = _at_least(session, select(key).where(condition), WALK_THRESHOLD)
+        walk_search = _at_least(session, select(key).where(condition), threshold)
     return Plan(walk_topics=walk_topics, walk_search=walk_search)
+
+
+def _walk_threshold(rows: int, size: int) -> int:
+    """Matches from which walking beats listing, for `rows` rows of a `size`-article catalogue.
+
+    Walking the sort's index until `rows` of m matches among n articles turn up reads about
+    rows * n / m entries; listing reads all m and sorts them. Walking wins once m * m
+    exceeds WALK_COST * rows * n, which in a small catalogue comes long before
+    WALK_THRESHOLD.
+    """
+    return max(1, min(WALK_THRESHOLD, math.isqrt(WALK_COST * rows * size)))
 
 
 def _at_least(session: Session, rows: Select[Any], count: int) -> bool:
@@ -262,7 +282,8 @@ def list_articles(
 ) -> dict[str, Any]:
     """One page of `/articles`: `{"total", "limit", "next_cursor", "items"[, "facets"]}`."""
     sqlite = is_sqlite(session)
-    plan = _plan(session, filters, sqlite=sqlite)
+    start = _relevance_start(cursor, offset) if sort == "relevance" else (offset or 0)
+    plan = _plan(session, filters, sqlite=sqlite, rows=start + limit + 1)
     rows = _page_rows(
         session,
         filters,
@@ -314,7 +335,7 @@ def iter_articles(
 ) -> Iterator[dict[str, Any]]:
     """Every matching ArticleSummary dict in `sort` order, fetched in keyset batches."""
     sqlite = is_sqlite(session)
-    plan = _plan(session, filters, sqlite=sqlite)
+    plan = _plan(session, filters, sqlite=sqlite, rows=ITER_BATCH)
     remaining = limit
     after: cursors.Cursor | None = None
     offset = 0

@@ -204,6 +204,7 @@ def test_walking_an_index_and_listing_matches_agree(
     """Common topics and words are checked while walking the sort's index, rare ones are
     listed first: the same answers either way."""
     monkeypatch.setattr(article_queries, "WALK_THRESHOLD", threshold)
+    monkeypatch.setattr(article_queries, "WALK_COST", threshold**2)  # listed: however small
     counts.CACHE.clear()
     expected = expected_ids(corpus, params)
     result = walk(client, params, limit=7)
@@ -228,3 +229,15 @@ def test_index_counts_subtract_removed_articles(
     params = {**params, "include_removed": include_removed, "limit": 1}
     body = client.get("/api/v1/articles", params=params).json()
     assert body["total"] == len(expected_ids(corpus, params))
+
+
+@pytest.mark.parametrize(
+    ("matches", "size", "walked"),
+    [(2661, 10_000, True), (300, 10_000, False), (3999, 10**6, False), (4000, 10**6, True)],
+)
+def test_a_small_catalogue_walks_its_index_for_fewer_matches(
+    matches: int, size: int, walked: bool
+) -> None:
+    """Walking reads about rows * size / matches entries: in a small catalogue a common topic
+    is walked long before WALK_THRESHOLD matches; in a large one the threshold holds."""
+    assert (matches >= article_queries._walk_threshold(21, size)) is walked
