@@ -204,10 +204,11 @@ def _relevance_rows(
     return rows
 
 
-def _plan(session: Session, filters: ArticleFilters, *, sqlite: bool, rows: int) -> Plan:
+def _plan(session: Session, filters: ArticleFilters, *, sqlite: bool, rows: int, sort: str) -> Plan:
     """Walk an index past filters that match many articles; list those matching few."""
     walk_topics = walk_search = False
-    expression = search_expression(filters, sqlite=sqlite)
+    # Ranked pages start from the matches themselves: there is no index to walk past them.
+    expression = None if sort == "relevance" else search_expression(filters, sqlite=sqlite)
     if not filters.topics and expression is None:
         return Plan()
     # The key allocator's high mark stands in for the catalogue's size.
@@ -283,7 +284,7 @@ def list_articles(
     """One page of `/articles`: `{"total", "limit", "next_cursor", "items"[, "facets"]}`."""
     sqlite = is_sqlite(session)
     start = _relevance_start(cursor, offset) if sort == "relevance" else (offset or 0)
-    plan = _plan(session, filters, sqlite=sqlite, rows=start + limit + 1)
+    plan = _plan(session, filters, sqlite=sqlite, rows=start + limit + 1, sort=sort)
     rows = _page_rows(
         session,
         filters,
@@ -335,7 +336,7 @@ def iter_articles(
 ) -> Iterator[dict[str, Any]]:
     """Every matching ArticleSummary dict in `sort` order, fetched in keyset batches."""
     sqlite = is_sqlite(session)
-    plan = _plan(session, filters, sqlite=sqlite, rows=ITER_BATCH)
+    plan = _plan(session, filters, sqlite=sqlite, rows=ITER_BATCH, sort=sort)
     remaining = limit
     after: cursors.Cursor | None = None
     offset = 0
