@@ -14,6 +14,7 @@ SERVERS = {
     "newscat_postgres": "newscat, PostgreSQL",
 }
 GiB, MiB = 2**30, 2**20
+DIRTY_NOTE = " plus uncommitted changes (the code digest below names what ran)"
 
 
 def write(path: Path, results: dict[str, Any]) -> None:
@@ -135,7 +136,7 @@ def _machine(r: dict[str, Any]) -> str:
         ["PostgreSQL", m["postgresql"] or "not measured"],
         ["Datasette", m["datasette"]],
         ["wrk", m["wrk"] or "?"],
-        ["newscat commit", f"`{m['commit']}` (plus the working tree's uncommitted changes)"],
+        ["newscat commit", f"`{m['commit']}`" + (DIRTY_NOTE if m.get("dirty") else "")],
         ["ingest workers", str(r["settings"]["workers"])],
     ]
     stages = r.get("code", [])

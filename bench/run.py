@@ -349,6 +349,12 @@ def machine(pg: Postgres | None) -> dict[str, Any]:
         text=True,
         check=False,
     )
+    status = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--", "app", "migrations"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return {
         "nproc": os.cpu_count(),
         "ram_bytes": psutil.virtual_memory().total,
@@ -360,6 +366,7 @@ def machine(pg: Postgres | None) -> dict[str, Any]:
         "datasette": importlib.metadata.version("datasette"),
         "wrk": (wrk.stdout or wrk.stderr).splitlines()[0] if (wrk.stdout or wrk.stderr) else None,
         "commit": commit.stdout.strip(),
+        "dirty": bool(status.stdout.strip()),
         "load_before": os.getloadavg(),
     }
 
