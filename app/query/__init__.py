@@ -4,15 +4,10 @@ Results are JSON-ready dicts built straight from row tuples (no ORM objects); ro
 feeds and exports build no SQL of their own.
 """
 
-from app.query.articles import (
-    article_detail,
-    article_pk,
-    iter_articles,
-    list_articles,
-    related_articles,
-)
+from app.query.articles import iter_articles, list_articles
 from app.query.catalogue import list_providers, list_topics, stats
 from app.query.counts import catalogue_version, count_articles, facet_counts
+from app.query.detail import article_detail, article_pk, related_articles
 from app.query.filters import (
     FACETS,
     SORTS,

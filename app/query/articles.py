@@ -1,4 +1,4 @@
-"""Pages, batches and single articles.
+"""Pages and batches of articles: keyset and offset pages, relevance tiers, exports.
 
 Keyset pages for nullable sort keys run as up to three plain indexed range scans (the rest
 of the current tie group, the values beyond it, then the NULLs) rather than one query
@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Select,
-    bindparam,
     cast,
     func,
     literal_column,
@@ -28,7 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import cursor as cursors
-from app.models import ARTICLE, ARTICLE_TOPIC, DOCUMENT, SOURCE
+from app.models import ARTICLE_TOPIC
 from app.query.counts import (
     CACHE,
     cache_key,
@@ -43,7 +40,6 @@ from app.query.filters import (
     A,
     ArticleFilters,
     Plan,
-    article_id,
     filter_conditions,
     fts_match,
     is_sqlite,
@@ -51,7 +47,6 @@ from app.query.filters import (
     summary_from_row,
     topic_keys,
 )
-from app.schemas import iso_z
 
 ITER_BATCH = 500
 # Matching articles beyond which walking the sort's index beats listing the matches first,
@@ -364,124 +359,3 @@ def iter_articles(
             remaining -= len(rows)
         if len(rows) < size:
             return
-
-
-# -- one article ------------------------------------------------------------------------
-
-
-# One article's statements are built once: building one costs more than running it.
-ARTICLE_PK = select(A.pk).where(A.id == bindparam("article_id"))
-RELATED_ENTRIES = select(DOCUMENT.c.related).where(DOCUMENT.c.article_pk == bindparam("pk"))
-RELATED_ROWS = select(*SUMMARY_COLUMNS).where(A.id.in_(bindparam("ids", expanding=True)))
-
-
-def article_pk(session: Session, *, article_id: str) -> int | None:
-    """The internal key of the article with this public id, or None."""
-    return session.execute(ARTICLE_PK, {"article_id": article_id}).scalar()
-
-
-def _related_url(entry: dict[str, Any]) -> str | None:
-    url = entry.get("url")
-    return url.strip() if isinstance(url, str) else None
-
-
-def _catalogue_rows(session: Session, urls: Sequence[str | None]) -> dict[str, Any]:
-    """Summary rows of the articles at these canonical URLs, by URL, in one query."""
-    wanted = {u for u in urls if u}
-    if not wanted:
-        return {}
-    ids = sorted({article_id(u) for u in wanted})
-    return {row[1]: row for row in session.execute(RELATED_ROWS, {"ids": ids}) if row[1] in wanted}
-
-
-def _related_entry(entry: dict[str, Any], catalogue_id: str | None) -> dict[str, Any]:
-    provider = entry.get("provider")
-    return {
-        "id": catalogue_id,
-        "url": entry.get("url"),
-        "title": entry.get("title"),
-        "excerpt": entry.get("excerpt"),
-        "published_at": entry.get("published_at"),
-        "type": entry.get("type"),
-        "quality": entry.get("quality"),
-        "provider": (
-            {"name": provider.get("name"), "domain": provider.get("domain")}
-            if isinstance(provider, dict)
-            else None
-        ),
-        "images": entry.get("images") or [],
-    }
-
-
-@cache
-def _detail_select(sqlite: bool) -> Select[Any]:
-    # The source files' paths come along as one JSON array, saving a query per request.
-    aggregate = func.json_group_array if sqlite else func.json_agg
-    source_paths = (
-        select(aggregate(SOURCE.c.rel_path, type_=JSON))
-        .where(SOURCE.c.article_pk == A.pk)
-        .scalar_subquery()
-    )
-    detail_columns = (
-        A.original_url, A.amp_url, A.cdn_amp_url, A.featured_content, A.secured,
-        A.ingested_at, A.updated_at, DOCUMENT.c.images, DOCUMENT.c.related, source_paths,
-    )  # fmt: skip
-    return (
-        select(*SUMMARY_COLUMNS, *detail_columns)
-        .select_from(ARTICLE.outerjoin(DOCUMENT, DOCUMENT.c.article_pk == A.pk))
-        .where(A.id == bindparam("article_id"))
-    )
-
-
-def article_detail(session: Session, *, article_id: str) -> dict[str, Any] | None:
-    """The full ArticleDetail dict of the article with this public id, or None."""
-    statement = _detail_select(is_sqlite(session))
-    row = session.execute(statement, {"article_id": article_id}).one_or_none()
-    if row is None:
-        return None
-    base = len(SUMMARY_COLUMNS)
-    (
-        original_url,
-        amp_url,
-        cdn_amp_url,
-        featured,
-        secured,
-        ingested,
-        updated,
-        images,
-        related,
-        paths,
-    ) = row[base:]
-    related = related or []
-    found = _catalogue_rows(session, [_related_url(entry) for entry in related])
-    detail = summary_from_row(row)
-    detail.update(
-        original_url=original_url,
-        amp_url=amp_url,
-        cdn_amp_url=cdn_amp_url,
-        images=images or [],
-        related=[
-            _related_entry(entry, found[url][0] if (url := _related_url(entry)) in found else None)
-            for entry in related
-        ],
-        featured_content=featured,
-        secured=secured,
-        source_paths=sorted(paths or []),
-        ingested_at=iso_z(ingested),
-        updated_at=iso_z(updated),
-    )
-    return detail
-
-
-def related_articles(session: Session, *, pk: int) -> list[dict[str, Any]]:
-    """The article's related entries in file order: summaries where catalogued, else as given."""
-    related = session.execute(RELATED_ENTRIES, {"pk": pk}).scalar() or []
-    found = _catalogue_rows(session, [_related_url(entry) for entry in related])
-    items = []
-    for entry in related:
-        row = found.get(_related_url(entry) or "")
-        if row is not None:
-            items.append({**summary_from_row(row), "in_catalogue": True})
-        else:
-            items.append({**_related_entry(entry, None), "in_catalogue": False})
-    return items
