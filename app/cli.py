@@ -136,12 +136,20 @@ def ingest(
 def migrate(database_url: DatabaseOption = None) -> None:
     """Create the catalogue or bring its schema up to date."""
     from app.db import make_engine
+    from app.ingest.bulk import restore_indexes
+    from app.ingest.lock import CatalogueBusy, CatalogueUnwritable, writer_lock
     from app.migrate import upgrade
 
     url = _database_url(database_url)
     engine = make_engine(url)
     try:
         upgrade(engine)
+        # An ingest killed during a first load leaves the article indexes out until the
+        # next one; migrating puts them back too (after any ingest still running).
+        with writer_lock(engine, url, timeout=600.0), engine.begin() as conn:
+            restore_indexes(conn)
+    except (CatalogueBusy, CatalogueUnwritable) as exc:
+        raise _fail(str(exc)) from None
     except _database_error() as exc:
         raise _fail(f"cannot migrate {_safe(url)}: {_first_line(exc)}") from None
     finally:

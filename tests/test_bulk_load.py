@@ -139,3 +139,18 @@ def test_an_sqlite_ingest_checkpoints_its_wal_in_large_steps(
     ingest_paths([corpus], sqlite_url, workers=1)
     assert seen == [load.WAL_CHECKPOINT_PAGES]
     assert load.WAL_CHECKPOINT_PAGES > 1000  # SQLite's default
+
+
+def test_migrate_gives_a_killed_bulk_load_its_indexes_back(sqlite_url: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    corpus = tmp_path / "corpus"
+    generate_corpus(corpus, 20, seed=44)
+    ingest_paths([corpus], sqlite_url, workers=1)
+    _drop(sqlite_url, ["ix_article_quality_id", "ix_article_removed"])
+    result = CliRunner().invoke(app, ["migrate", "--database-url", sqlite_url])
+    assert result.exit_code == 0, result.output
+    assert article_indexes(sqlite_url) == EXPECTED
+    assert article_count(sqlite_url) == 20
