@@ -11,15 +11,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import (
-    Select,
-    cast,
-    func,
-    literal_column,
-    nulls_last,
-    select,
-    true,
-)
+from sqlalchemy import Select, cast, func, literal_column, nulls_last, select, true
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -147,7 +139,9 @@ def _relevance_select(
     )
 
 
-def _window_start(session: Session, filters: ArticleFilters, *, sqlite: bool) -> int | None:
+def _window_start(
+    session: Session, filters: ArticleFilters, *, sqlite: bool, version: int
+) -> int | None:
     """The smallest search key among the newest RELEVANCE_WINDOW matches of `q`, or None
     when it has no more matches than that (then every match is ranked as one tier).
 
@@ -161,7 +155,6 @@ def _window_start(session: Session, filters: ArticleFilters, *, sqlite: bool) ->
     statement = (
         select(key).where(matching).order_by(key.desc()).limit(1).offset(RELEVANCE_WINDOW - 1)
     )
-    version = catalogue_version(session)
     return CACHE.get(
         cache_key(session, version, "window", RELEVANCE_WINDOW, expression),
         lambda: session.execute(statement).scalar(),
@@ -184,7 +177,7 @@ def _relevance_rows(
     Ranking is the one step whose cost grows with the number of matches, since every match
     must be scored before the best can be taken; the window bounds it for the first pages.
     """
-    boundary = _window_start(session, filters, sqlite=sqlite)
+    boundary = plan.window_start
     if boundary is None:
         statement = _relevance_select(filters, sqlite=sqlite, plan=plan)
         return list(session.execute(statement.limit(count).offset(start)).all())
@@ -199,24 +192,31 @@ def _relevance_rows(
     return rows
 
 
-def _plan(session: Session, filters: ArticleFilters, *, sqlite: bool, rows: int, sort: str) -> Plan:
+def _plan(
+    session: Session, filters: ArticleFilters, *, sqlite: bool, rows: int, sort: str, version: int
+) -> Plan:
     """Walk an index past filters that match many articles; list those matching few."""
+    if sort == "relevance":
+        # Ranked pages start from the matches themselves: there is no index to walk past
+        # them, only the newest tier to find.
+        window_start = _window_start(session, filters, sqlite=sqlite, version=version)
+        expression = None
+    else:
+        window_start = None
+        expression = search_expression(filters, sqlite=sqlite)
     walk_topics = walk_search = False
-    # Ranked pages start from the matches themselves: there is no index to walk past them.
-    expression = None if sort == "relevance" else search_expression(filters, sqlite=sqlite)
-    if not filters.topics and expression is None:
-        return Plan()
-    # The key allocator's high mark stands in for the catalogue's size.
-    size = session.execute(select(func.max(A.pk))).scalar() or 0
-    threshold = _walk_threshold(rows, size)
-    if filters.topics:
-        keys = topic_keys(filters.topics)
-        tagged = select(ARTICLE_TOPIC.c.article_pk).where(ARTICLE_TOPIC.c.topic_key.in_(keys))
-        walk_topics = _at_least(session, tagged, threshold)
-    if expression is not None:
-        key, condition = fts_match(sqlite, expression)
-        walk_search = _at_least(session, select(key).where(condition), threshold)
-    return Plan(walk_topics=walk_topics, walk_search=walk_search)
+    if filters.topics or expression is not None:
+        # The key allocator's high mark stands in for the catalogue's size.
+        size = session.execute(select(func.max(A.pk))).scalar() or 0
+        threshold = _walk_threshold(rows, size)
+        if filters.topics:
+            keys = topic_keys(filters.topics)
+            tagged = select(ARTICLE_TOPIC.c.article_pk).where(ARTICLE_TOPIC.c.topic_key.in_(keys))
+            walk_topics = _at_least(session, tagged, threshold)
+        if expression is not None:
+            key, condition = fts_match(sqlite, expression)
+            walk_search = _at_least(session, select(key).where(condition), threshold)
+    return Plan(walk_topics=walk_topics, walk_search=walk_search, window_start=window_start)
 
 
 def _walk_threshold(rows: int, size: int) -> int:
@@ -278,8 +278,11 @@ def list_articles(
 ) -> dict[str, Any]:
     """One page of `/articles`: `{"total", "limit", "next_cursor", "items"[, "facets"]}`."""
     sqlite = is_sqlite(session)
+    version = catalogue_version(session)
     start = _relevance_start(cursor, offset) if sort == "relevance" else (offset or 0)
-    plan = _plan(session, filters, sqlite=sqlite, rows=start + limit + 1, sort=sort)
+    plan = _plan(
+        session, filters, sqlite=sqlite, rows=start + limit + 1, sort=sort, version=version
+    )
     rows = _page_rows(
         session,
         filters,
@@ -293,12 +296,11 @@ def list_articles(
     next_cursor: str | None = None
     if len(rows) > limit:
         if sort == "relevance":
-            next_cursor = cursors.encode_offset(sort, _relevance_start(cursor, offset) + limit)
+            next_cursor = cursors.encode_offset(sort, start + limit)
         else:
             last = rows[limit - 1]
             value = last[SORT_COLUMN_INDEX[sort.lstrip("-")]]
             next_cursor = cursors.encode_keyset(sort, value, last[0])
-    version = catalogue_version(session)
     total = CACHE.get(
         cache_key(session, version, "total", filters),
         lambda: count_articles(session, filters=filters, sqlite=sqlite),
@@ -331,7 +333,8 @@ def iter_articles(
 ) -> Iterator[dict[str, Any]]:
     """Every matching ArticleSummary dict in `sort` order, fetched in keyset batches."""
     sqlite = is_sqlite(session)
-    plan = _plan(session, filters, sqlite=sqlite, rows=ITER_BATCH, sort=sort)
+    version = catalogue_version(session)
+    plan = _plan(session, filters, sqlite=sqlite, rows=ITER_BATCH, sort=sort, version=version)
     remaining = limit
     after: cursors.Cursor | None = None
     offset = 0

@@ -101,10 +101,12 @@ class Plan:
 
     A filter matching many articles is best checked while walking the sort's index, which
     stops after one page; one matching few is best listed first and the list sorted.
+    `window_start` is where a broad search's newest tier begins (see query/articles.py).
     """
 
     walk_topics: bool = False
     walk_search: bool = False
+    window_start: int | None = None
 
 
 def match(sqlite: bool, expression: str, *, walk: bool = False) -> ColumnElement[bool]:
