@@ -137,7 +137,12 @@ def migrate(database_url: DatabaseOption = None) -> None:
     """Create the catalogue or bring its schema up to date."""
     from app.db import make_engine
     from app.ingest.bulk import restore_indexes
-    from app.ingest.lock import CatalogueBusy, CatalogueUnwritable, writer_lock
+    from app.ingest.lock import (
+        DEFAULT_LOCK_TIMEOUT,
+        CatalogueBusy,
+        CatalogueUnwritable,
+        writer_lock,
+    )
     from app.migrate import upgrade
 
     url = _database_url(database_url)
@@ -146,7 +151,7 @@ def migrate(database_url: DatabaseOption = None) -> None:
         upgrade(engine)
         # An ingest killed during a first load leaves the article indexes out until the
         # next one; migrating puts them back too (after any ingest still running).
-        with writer_lock(engine, url, timeout=600.0), engine.begin() as conn:
+        with writer_lock(engine, url, timeout=DEFAULT_LOCK_TIMEOUT), engine.begin() as conn:
             restore_indexes(conn)
     except (CatalogueBusy, CatalogueUnwritable) as exc:
         raise _fail(str(exc)) from None

@@ -16,6 +16,8 @@ from app.db import is_sqlite, sqlite_path
 
 # An arbitrary constant naming "the newscat ingest" among PostgreSQL advisory locks.
 ADVISORY_LOCK_KEY = 0x6E657773636174
+# How long a writer waits for another ingest to finish, by default.
+DEFAULT_LOCK_TIMEOUT = 600.0
 
 
 class CatalogueBusy(Exception):

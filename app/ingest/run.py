@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from app.db import make_engine
 from app.ingest.load import Loader, SourceInfo, StoredSource
-from app.ingest.lock import writer_lock
+from app.ingest.lock import DEFAULT_LOCK_TIMEOUT, writer_lock
 from app.ingest.record import IngestError
 from app.ingest.rows import Prepared
 from app.ingest.work import DEFAULT_MAX_FILE_SIZE, die_with_parent, parse_files, read_and_parse
@@ -252,7 +252,7 @@ def ingest_paths(
     dry_run: bool = False,
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
     batch_size: int = 500,
-    lock_timeout: float = 600.0,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Ingest article files into the catalogue at `database_url` and report what happened."""
