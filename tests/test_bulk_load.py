@@ -109,16 +109,14 @@ def test_a_bulk_load_that_fails_keeps_its_commits_and_gets_its_indexes_back(
 ) -> None:
     corpus = tmp_path / "corpus"
     generate_corpus(corpus, 30, seed=44)
-    apply = load.Loader.apply
-    calls = []
+    calls: list[object] = []
 
-    def failing_apply(self: load.Loader, batch: list, run: int) -> None:  # type: ignore[type-arg]
-        calls.append(len(batch))
+    def fail_on_the_second_batch(conn: object) -> None:
+        calls.append(conn)
         if len(calls) == 2:
             raise RuntimeError("disk on fire")
-        apply(self, batch, run)
 
-    monkeypatch.setattr(load.Loader, "apply", failing_apply)
+    _before_each_batch(monkeypatch, fail_on_the_second_batch)
     with pytest.raises(RuntimeError, match="disk on fire"):
         ingest_paths([corpus], sqlite_url, workers=1, batch_size=10)
     assert article_count(sqlite_url) > 0  # the first batch was committed before the failure
