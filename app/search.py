@@ -155,9 +155,12 @@ def tokens(text: str) -> list[str]:
 
 
 def _field_tokens(text: str | None) -> list[str]:
+    found = tokens(text or "")
+    if sum(map(len, found)) <= MAX_FIELD_CHARS:  # nearly always: no token is cut off
+        return found
     kept: list[str] = []
     budget = MAX_FIELD_CHARS
-    for token in tokens(text or ""):
+    for token in found:
         budget -= len(token)
         if budget < 0:
             break
@@ -169,9 +172,15 @@ def _layout(
     title: str, excerpt: str | None
 ) -> tuple[list[list[tuple[str, int]]], dict[str, list[int]]]:
     """Each field's (token, position) slots, and the positions PostgreSQL keeps per lexeme."""
+    return _layout_of(_field_tokens(title), _field_tokens(excerpt))
+
+
+def _layout_of(
+    *field_tokens: list[str],
+) -> tuple[list[list[tuple[str, int]]], dict[str, list[int]]]:
     fields: list[list[tuple[str, int]]] = []
     start = 1
-    for field in (_field_tokens(title), _field_tokens(excerpt)):
+    for field in field_tokens:
         fields.append(
             [
                 (token, pos if pos <= _LAST_SEQUENTIAL else MAX_POSITION)
@@ -194,7 +203,16 @@ def fts5_document(title: str, excerpt: str | None) -> tuple[str, str]:
     Where PostgreSQL has no position for a token (clamped, or past a lexeme's 256th), the
     same adjacency is kept here: dropped slots hold a filler, clamped tokens stand alone.
     """
-    fields, kept = _layout(title, excerpt)
+    title_tokens, excerpt_tokens = _field_tokens(title), _field_tokens(excerpt)
+    if len(title_tokens) + len(excerpt_tokens) <= MAX_POSITIONS_PER_LEXEME:
+        # Too few tokens for any to lose a position (by clamping or a lexeme's limit): the
+        # layout would keep every one in place.
+        return " ".join(title_tokens), " ".join(excerpt_tokens)
+    return _fts5_columns(title_tokens, excerpt_tokens)
+
+
+def _fts5_columns(title_tokens: list[str], excerpt_tokens: list[str]) -> tuple[str, str]:
+    fields, kept = _layout_of(title_tokens, excerpt_tokens)
     columns: list[str] = []
     for slots in fields:
         words: list[str] = []

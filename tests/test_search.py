@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from app.search import (
@@ -22,6 +22,7 @@ from app.search import (
     SearchSyntaxError,
     Term,
     Word,
+    _fts5_columns,
     fts5_document,
     negatives_fts5,
     negatives_tsquery,
@@ -249,6 +250,24 @@ def test_fields_stop_at_the_character_budget() -> None:
     _, excerpt = fts5_document("t", " ".join(words))
     assert excerpt.split() == ["abcd"] * 256 + ["\ue000"] * (MAX_FIELD_CHARS // 4 - 256)
     assert "tail" not in tsvector_literal("t", " ".join(words))
+
+
+@given(
+    st.lists(st.sampled_from(["a", "ab"]), max_size=8),
+    st.lists(st.sampled_from(["a", "b"]), min_size=230, max_size=262),
+)
+@example([], ["a"] * 257)
+@example(["a"], ["a"] * 256)
+@example(["ab"], ["a"] * 256)
+@settings(max_examples=80, deadline=None)
+def test_short_documents_take_the_shortcut_unchanged(title: list[str], excerpt: list[str]) -> None:
+    """At most 256 tokens are joined as they are; either way the full layout agrees."""
+    document = fts5_document(" ".join(title), " ".join(excerpt))
+    assert document == _fts5_columns(title, excerpt)
+    if len(title) + len(excerpt) <= 256:
+        assert document == (" ".join(title), " ".join(excerpt))
+    most = max((title + excerpt).count(token) for token in ("a", "ab", "b"))
+    assert ("\ue000" in document[1]) == (most > 256)
 
 
 def cjk(n: int) -> str:
