@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 
 from app.db import make_engine
 from app.ingest.run import ingest_paths
@@ -140,6 +141,45 @@ def test_second_ingest_changes_nothing(database_url: str, tmp_path: Path) -> Non
     assert second.counts["unchanged"] == 150
     assert (second.counts["new"], second.counts["updated"], second.counts["rejected"]) == (0, 0, 0)
     assert canonical_dump(database_url) == before
+
+
+def test_overlapping_roots_take_each_file_once(database_url: str, tmp_path: Path) -> None:
+    generate_corpus(tmp_path / "c", 30, seed=6)
+    files = sorted((tmp_path / "c").rglob("*.md"))
+    inner = files[0].parent
+    roots = [tmp_path / "c", inner, files[0], tmp_path / "c"]
+    first = ingest_paths(roots, database_url, workers=2)
+    assert first.counts["new"] == 30 and first.counts["rejected"] == 0
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT path, rel_path FROM source_file")).all())
+    engine.dispose()
+    # Under the first root that holds it: paths relative to c/, never to c/<inner>/.
+    assert stored == {str(f): f.relative_to(tmp_path / "c").as_posix() for f in files}
+    second = ingest_paths(roots, database_url, workers=2)
+    assert second.counts["unchanged"] == 30 and second.counts["new"] == 0
+
+
+def test_first_load_looks_up_no_stored_file(database_url: str, tmp_path: Path) -> None:
+    generate_corpus(tmp_path / "c", 12, seed=7)
+    lookups: list[str] = []
+
+    def spy(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if re.search(r"FROM source_file\s+WHERE source_file\.path IN", statement):
+            lookups.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", spy)
+    try:
+        first = ingest_paths([tmp_path / "c"], database_url, workers=1, batch_size=5)
+        first_lookups = len(lookups)
+        os.utime(next((tmp_path / "c").rglob("*.md")), ns=(1, 1))
+        second = ingest_paths([tmp_path / "c"], database_url, workers=1, batch_size=5)
+    finally:
+        event.remove(Engine, "before_cursor_execute", spy)
+    assert first.counts["new"] == 12 and second.counts["unchanged"] == 12
+    # Nothing was stored when the first run began, and each path comes once a run.
+    assert first_lookups == 0
+    assert len(lookups) > first_lookups
 
 
 def test_parallel_parsing_freezes_the_heap_only_while_it_runs(

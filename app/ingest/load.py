@@ -150,12 +150,17 @@ class Loader:
         self.sqlite = connection.dialect.name == "sqlite"
         self.statements = _statements(connection)
         self.next_pk = (connection.execute(select(func.max(ARTICLE.c.pk))).scalar() or 0) + 1
+        self.had_sources = connection.execute(select(SOURCE.c.path).limit(1)).first() is not None
         self.known_topics: set[str] = set(connection.execute(select(TOPIC.c.key)).scalars())
         self.known_providers: set[str] = set(connection.execute(select(PROVIDER.c.key)).scalars())
 
     # -- reading ---------------------------------------------------------------
 
     def stored_sources(self, paths: Sequence[str]) -> dict[str, StoredSource]:
+        """What is stored of these files. Each path is asked for once a run (see `walk`), so
+        on a first load, with no file stored when the run began, none can be there."""
+        if not self.had_sources:
+            return {}
         rows = self.conn.execute(
             select(
                 SOURCE.c.path,
@@ -215,12 +220,16 @@ class Loader:
         for source, prepared in batch:
             by_id[prepared.id].append((source, prepared))
         paths = [source.path for source, _ in batch]
-        previous = {
-            row.path: row.article_pk
-            for row in self.conn.execute(
-                select(SOURCE.c.path, SOURCE.c.article_pk).where(SOURCE.c.path.in_(paths))
-            )
-        }
+        previous = (
+            {
+                row.path: row.article_pk
+                for row in self.conn.execute(
+                    select(SOURCE.c.path, SOURCE.c.article_pk).where(SOURCE.c.path.in_(paths))
+                )
+            }
+            if self.had_sources  # as in `stored_sources`
+            else {}
+        )
         existing = {
             row.id: row
             for row in self.conn.execute(

@@ -82,13 +82,26 @@ Outcome = tuple[FileTask, ParseOutcome]
 
 
 def walk(paths: Sequence[Path]) -> Iterator[tuple[str, str, str]]:
-    """(absolute path, path relative to its root, path to show) of every article file."""
+    """(absolute path, path relative to its root, path to show) of every article file.
+
+    Each file comes once, under the first root that holds it. Only where roots overlap
+    are the paths remembered to make sure of that (a million paths would cost 100 MiB).
+    """
+    roots = [os.path.abspath(root) for root in paths]
     seen: set[str] = set()
-    for root in paths:
-        absolute = os.path.abspath(root)
+    overlapping = _overlapping(roots)
+
+    def first_time(path: str) -> bool:
+        if not overlapping:
+            return True
+        if path in seen:
+            return False
+        seen.add(path)
+        return True
+
+    for root, absolute in zip(paths, roots, strict=True):
         if os.path.isfile(absolute):
-            if absolute not in seen:
-                seen.add(absolute)
+            if first_time(absolute):
                 yield absolute, os.path.basename(absolute), str(root)
             continue
         for directory, subdirs, files in os.walk(absolute):
@@ -97,8 +110,23 @@ def walk(paths: Sequence[Path]) -> Iterator[tuple[str, str, str]]:
                 if name.startswith(".") or os.path.splitext(name)[1].lower() not in SUFFIXES:
                     continue
                 full = os.path.join(directory, name)
-                rel = full[len(absolute) + 1 :].replace(os.sep, "/")
-                yield full, rel, os.path.join(str(root), rel)
+                if first_time(full):
+                    rel = full[len(absolute) + 1 :].replace(os.sep, "/")
+                    yield full, rel, os.path.join(str(root), rel)
+
+
+def _overlapping(roots: Sequence[str]) -> bool:
+    """Whether a root is given twice or lies inside another root."""
+    unique = set(roots)
+    if len(unique) < len(roots):
+        return True
+    for root in roots:
+        parent, current = os.path.dirname(root), root
+        while parent != current:
+            if parent in unique:
+                return True
+            parent, current = os.path.dirname(parent), parent
+    return False
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
