@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -266,4 +268,30 @@ def _first_line(exc: BaseException) -> str:
 
 
 def main() -> None:
-    app()
+    """The `newscat` script.
+
+    Once the command is done, exit handlers run and the standard streams are flushed, and
+    the process ends there: tearing down the interpreter (freeing every module and object of
+    SQLAlchemy, pydantic, typer...) took 0.2-0.3 s, a third of a small ingest, and nothing
+    that is left needs it. An uncaught exception still ends the usual way, with its traceback.
+    """
+    try:
+        app()
+        status = 0
+    except SystemExit as exc:
+        status = _exit_status(exc.code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed, or a reader that went away
+            stream.flush()
+    os._exit(status)
+
+
+def _exit_status(code: object) -> int:
+    """The status `sys.exit(code)` would give."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    typer.echo(code, err=True)
+    return 1

@@ -93,6 +93,36 @@ def test_dry_run_writes_nothing(database_url: str, tmp_path: Path) -> None:
     assert article_count(database_url) == 0
 
 
+@pytest.mark.parametrize("command", [["-m", "app"], ["-c", "from app.cli import main; main()"]])
+def test_script_exits_with_its_status_and_all_its_output(
+    database_url: str, tmp_path: Path, command: list[str]
+) -> None:
+    """The script ends without the interpreter's teardown: nothing may be lost to that."""
+    generate_corpus(tmp_path / "c" / "good", 6, seed=13)
+    (tmp_path / "c" / "bad.md").write_text("---\ntitle: [unclosed\n---\n")
+    report_path = tmp_path / "r.json"
+    args = ["ingest", str(tmp_path / "c"), "--database-url", database_url]
+    result = subprocess.run(
+        [sys.executable, *command, *args, "--report", str(report_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    # Written to pipes (block-buffered), ending without the teardown.
+    assert result.stdout.strip().endswith(
+        "6 new, 0 updated, 0 unchanged, 1 rejected, 0 duplicates, 0 pruned"
+    )
+    assert json.loads(report_path.read_text())["counts"]["rejected"] == 1
+    usage = subprocess.run(
+        [sys.executable, *command, "ingest", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert usage.returncode == 2 and "no such file or directory" in usage.stderr
+
+
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
     result = runner.invoke(app, ["ingest", str(tmp_path / "missing"), "--database-url", url])
