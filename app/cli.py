@@ -101,10 +101,16 @@ def ingest(
     ] = 600.0,
 ) -> None:
     """Parse article files into the catalogue (incremental, idempotent, crash-safe)."""
+    from app.ingest.parsers import start_first_load
+
+    url = _database_url(database_url)
+    workers = workers or os.cpu_count() or 1
+    # Before importing the database layer: a new catalogue's files parse meanwhile.
+    first_load = None if dry_run else start_first_load(paths, url, workers, max_file_size)
+
     from app.ingest.lock import CatalogueBusy, CatalogueUnwritable
     from app.ingest.run import UsageError, ingest_paths
 
-    url = _database_url(database_url)
     try:
         with _progress(sys.stderr.isatty()) as on_progress:
             result = ingest_paths(
@@ -116,6 +122,7 @@ def ingest(
                 max_file_size=max_file_size,
                 lock_timeout=lock_timeout,
                 on_progress=on_progress,
+                first_load=first_load,
             )
     except (UsageError, CatalogueBusy, CatalogueUnwritable) as exc:
         raise _fail(str(exc)) from None

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
-from itertools import islice
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -20,34 +17,17 @@ from sqlalchemy.engine import Connection
 from app.db import make_engine
 from app.ingest.load import Loader, SourceInfo, StoredSource
 from app.ingest.lock import DEFAULT_LOCK_TIMEOUT, writer_lock
+from app.ingest.parsers import FileTask, FirstLoad, Outcome, Parsers, chunks, walk
 from app.ingest.record import IngestError
 from app.ingest.rows import Prepared
-from app.ingest.work import DEFAULT_MAX_FILE_SIZE, die_with_parent, parse_files, read_and_parse
-from app.ingest.work import Outcome as ParseOutcome
+from app.ingest.work import DEFAULT_MAX_FILE_SIZE, parse_files, read_and_parse
 from app.migrate import current_revision, head_revision, upgrade
 
-SUFFIXES = frozenset({".md", ".markdown", ".txt", ".yaml"})
-# Forked workers start at once with the parser already imported; a spawned one starts a
-# new interpreter and imports it again (and the command's own modules: about 0.2 s each).
-# The pool forks them all before its own threads start; they only parse, never touching a
-# connection, lock or thread they inherit.
-START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 LOOKUP_CHUNK = 1000
-TASK_CHUNK = 32
 
 
 class UsageError(Exception):
     """The command was called wrongly (exit status 2)."""
-
-
-@dataclass(slots=True)
-class FileTask:
-    path: str
-    rel_path: str
-    display: str
-    size: int
-    mtime_ns: int
-    stored_hash: str | None
 
 
 @dataclass
@@ -78,63 +58,6 @@ class IngestReport:
         )
 
 
-Outcome = tuple[FileTask, ParseOutcome]
-
-
-def walk(paths: Sequence[Path]) -> Iterator[tuple[str, str, str]]:
-    """(absolute path, path relative to its root, path to show) of every article file.
-
-    Each file comes once, under the first root that holds it. Only where roots overlap
-    are the paths remembered to make sure of that (a million paths would cost 100 MiB).
-    """
-    roots = [os.path.abspath(root) for root in paths]
-    seen: set[str] = set()
-    overlapping = _overlapping(roots)
-
-    def first_time(path: str) -> bool:
-        if not overlapping:
-            return True
-        if path in seen:
-            return False
-        seen.add(path)
-        return True
-
-    for root, absolute in zip(paths, roots, strict=True):
-        if os.path.isfile(absolute):
-            if first_time(absolute):
-                yield absolute, os.path.basename(absolute), str(root)
-            continue
-        for directory, subdirs, files in os.walk(absolute):
-            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-            for name in sorted(files):
-                if name.startswith(".") or os.path.splitext(name)[1].lower() not in SUFFIXES:
-                    continue
-                full = os.path.join(directory, name)
-                if first_time(full):
-                    rel = full[len(absolute) + 1 :].replace(os.sep, "/")
-                    yield full, rel, os.path.join(str(root), rel)
-
-
-def _overlapping(roots: Sequence[str]) -> bool:
-    """Whether a root is given twice or lies inside another root."""
-    unique = set(roots)
-    if len(unique) < len(roots):
-        return True
-    for root in roots:
-        parent, current = os.path.dirname(root), root
-        while parent != current:
-            if parent in unique:
-                return True
-            parent, current = os.path.dirname(parent), parent
-    return False
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
 class _Run:
     """The state of one ingest run over one connection."""
 
@@ -154,7 +77,7 @@ class _Run:
 
     def tasks(self, roots: Sequence[Path]) -> Iterator[FileTask]:
         """Files that need parsing; unchanged ones are counted here and never read."""
-        for chunk in _chunks(walk(roots), LOOKUP_CHUNK):
+        for chunk in chunks(walk(roots), LOOKUP_CHUNK):
             stored = self.loader.stored_sources([path for path, _, _ in chunk])
             unchanged = 0
             for path, rel, display in chunk:
@@ -185,44 +108,18 @@ class _Run:
             for task in tasks:
                 yield task, parse_files([task.path], self.max_size, sqlite)[0]
             return
-        # The bounded number of chunks in flight keeps memory flat however many files there
-        # are. Workers never touch the database connections they may inherit.
-        # Everything alive now is long-lived: frozen, the collector no longer walks it, here
-        # or in forked workers, whose collections otherwise kept walking this process's heap
-        # (13 % of their parse time) and copying the pages they share with it.
-        gc.freeze()
-        try:
-            with ProcessPoolExecutor(
-                workers,
-                mp_context=get_context(START_METHOD),
-                initializer=die_with_parent,
-                initargs=(os.getpid(),),
-            ) as pool:
-                yield from self._pooled(pool, tasks, workers, sqlite)
-        finally:
-            gc.unfreeze()
+        # Workers never touch the database connections they may inherit.
+        with Parsers(workers, self.max_size, sqlite) as parsers:
+            parsers.send(tasks)
+            yield from parsers.results()
 
-    def _pooled(
-        self, pool: ProcessPoolExecutor, tasks: Iterator[FileTask], workers: int, sqlite: bool
-    ) -> Iterator[Outcome]:
-        chunks = _chunks(tasks, TASK_CHUNK)
-        # Only paths go out: each chunk's tasks stay here, to pair with its outcomes.
-        pending: dict[Future[list[ParseOutcome]], list[FileTask]] = {}
-
-        def fill() -> None:
-            while len(pending) < workers * 4:
-                chunk = next(chunks, None)
-                if chunk is None:
-                    return
-                paths = [task.path for task in chunk]
-                pending[pool.submit(parse_files, paths, self.max_size, sqlite)] = chunk
-
-        fill()
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield from zip(pending.pop(future), future.result(), strict=True)
-            fill()
+    def first_load_results(self, first: FirstLoad) -> Iterator[Outcome]:
+        """The outcomes of parsing that began before the catalogue was opened."""
+        gc.freeze()  # what was imported since is long-lived too (see `Parsers`)
+        with first.parsers as parsers:
+            yield from parsers.results()
+        for display, error in first.unreadable:
+            self._reject(display, error)
 
     def load(
         self,
@@ -282,51 +179,68 @@ def ingest_paths(
     batch_size: int = 500,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_progress: Callable[[int], None] | None = None,
+    first_load: FirstLoad | None = None,
 ) -> IngestReport:
-    """Ingest article files into the catalogue at `database_url` and report what happened."""
-    missing = [str(p) for p in paths if not os.path.exists(p)]
-    if missing:
-        raise UsageError(f"no such file or directory: {', '.join(missing)}")
-    if not paths:
-        raise UsageError("give at least one file or directory to ingest")
+    """Ingest article files into the catalogue at `database_url` and report what happened.
+
+    `first_load` is parsing of the same paths already under way (`start_first_load`); it is
+    used only if the catalogue turns out to hold no file yet, and closed in any case.
+    """
     workers = workers or os.cpu_count() or 1
-    report = IngestReport(dry_run=dry_run)
-    with tempfile.TemporaryDirectory(prefix="newscat-dry-run-") as scratch:
-        engine = make_engine(database_url)
-        try:
-            if not dry_run:
-                upgrade(engine)
-            elif not _schema_is_current(engine):
-                # Nothing may be written to the real catalogue: rehearse on a scratch one.
-                engine.dispose()
-                database_url = f"sqlite:///{scratch}/catalogue.db"
-                engine = make_engine(database_url)
-                upgrade(engine)
-            with writer_lock(engine, database_url, timeout=lock_timeout), engine.connect() as conn:
-                commit = (lambda: None) if dry_run else conn.commit
-                job = _Run(conn, report, max_size=max_file_size, on_progress=on_progress)
-                run = job.loader.begin_run() if not dry_run else 0
-                bulk = not dry_run and job.loader.start_load(commit)
-                try:
-                    job.load(job.results(job.tasks(paths), workers), run, batch_size, commit)
-                except BaseException:
-                    if bulk:  # what was committed stays: give it its indexes back
-                        conn.rollback()
+    with closing(first_load) if first_load is not None else nullcontext():
+        missing = [str(p) for p in paths if not os.path.exists(p)]
+        if missing:
+            raise UsageError(f"no such file or directory: {', '.join(missing)}")
+        if not paths:
+            raise UsageError("give at least one file or directory to ingest")
+        report = IngestReport(dry_run=dry_run)
+        with tempfile.TemporaryDirectory(prefix="newscat-dry-run-") as scratch:
+            engine = make_engine(database_url)
+            try:
+                if not dry_run:
+                    upgrade(engine)
+                elif not _schema_is_current(engine):
+                    # Nothing may be written to the real catalogue: rehearse on a scratch one.
+                    engine.dispose()
+                    database_url = f"sqlite:///{scratch}/catalogue.db"
+                    engine = make_engine(database_url)
+                    upgrade(engine)
+                with (
+                    writer_lock(engine, database_url, timeout=lock_timeout),
+                    engine.connect() as conn,
+                ):
+                    commit = (lambda: None) if dry_run else conn.commit
+                    job = _Run(conn, report, max_size=max_file_size, on_progress=on_progress)
+                    if first_load is not None and (dry_run or job.loader.had_sources):
+                        first_load.close()  # not a first load after all: parse as usual
+                        first_load = None
+                    run = job.loader.begin_run() if not dry_run else 0
+                    bulk = not dry_run and job.loader.start_load(commit)
+                    results = (
+                        job.first_load_results(first_load)
+                        if first_load is not None
+                        else job.results(job.tasks(paths), workers)
+                    )
+                    try:
+                        job.load(results, run, batch_size, commit)
+                    except BaseException:
+                        if bulk:  # what was committed stays: give it its indexes back
+                            conn.rollback()
+                            job.loader.end_bulk_load(commit)
+                        raise
+                    if bulk:
                         job.loader.end_bulk_load(commit)
-                    raise
-                if bulk:
-                    job.loader.end_bulk_load(commit)
-                if prune:
-                    roots = [os.path.abspath(p) for p in paths]
-                    report.counts["pruned"] = job.loader.prune(roots, os.path.exists, commit)
-                job.loader.finish_run(commit)
-                report.duplicates = job.loader.duplicates()
-                report.counts["duplicates"] = len(report.duplicates)
-                if dry_run:
-                    conn.rollback()
-        finally:
-            engine.dispose()
-    return report
+                    if prune:
+                        roots = [os.path.abspath(p) for p in paths]
+                        report.counts["pruned"] = job.loader.prune(roots, os.path.exists, commit)
+                    job.loader.finish_run(commit)
+                    report.duplicates = job.loader.duplicates()
+                    report.counts["duplicates"] = len(report.duplicates)
+                    if dry_run:
+                        conn.rollback()
+            finally:
+                engine.dispose()
+        return report
 
 
 def _schema_is_current(engine: Any) -> bool:
