@@ -59,16 +59,20 @@ SEMANTIC_RULES = (
 )
 
 
-# A query string cannot tell a list of one from the value itself: `?x=1` is both. A "negative"
-# case whose only violations swap the two is a valid request.
+# A query string cannot tell a list of one from the value itself: `?x=1` is both; nor does it
+# have objects: one is written as other `key=value` pairs, or as nothing (`?q=`). A "negative"
+# case whose only violations are of these kinds is a valid request.
 _SAME_IN_A_QUERY = re.compile(
-    r"violates `type` at \S+ \(was (array, became \w+|\w+, became array)\)"
+    r"violates `type` at \S+ \(was (array, became \w+|\w+, became (array|object))\)"
 )
 
 
 def _only_list_scalar_swaps(failure: AcceptedNegativeData) -> bool:
-    reasons = [line for line in failure.message.splitlines() if "violates" in line]
-    return bool(reasons) and all(_SAME_IN_A_QUERY.search(reason) for reason in reasons)
+    lines = failure.message.splitlines()
+    components = [line for line in lines if "Invalid component" in line]
+    reasons = [line for line in lines if "violates" in line]
+    in_query = bool(components) and all(re.search(r" in query( -|$)", c) for c in components)
+    return in_query and bool(reasons) and all(_SAME_IN_A_QUERY.search(r) for r in reasons)
 
 
 @schema.hook
