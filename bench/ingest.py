@@ -123,13 +123,21 @@ def copy_real_corpus(source: Path, work_dir: Path) -> Path | None:
     return target
 
 
+WARM_MAX_FILES = 200_000
+
+
 def warm(root: Path) -> None:
     """Read every file once, untimed, so that the next run finds them in the page cache.
 
     The machine pages out cache that has not been touched for about a minute (DAMON
     reclaim), so whichever run came first after a pause would otherwise pay the disk reads.
+    A larger corpus is left alone: a run takes minutes, so most of it would be paged out
+    again before the run reached it, and reading it took longer than the run.
     """
-    for path in walk(root):
+    paths = list(islice(walk(root), WARM_MAX_FILES + 1))
+    if len(paths) > WARM_MAX_FILES:
+        return
+    for path in paths:
         with open(path, "rb") as handle:
             while handle.read(1 << 20):
                 pass

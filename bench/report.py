@@ -78,9 +78,10 @@ wrk -t1 -c4 -d{load["warmup"]}s URL  # warm-up
 - **Parse floor** (`python -m bench.ingest`): the same files, walked the same way, read and their
   front matter parsed with `yaml.load(text, Loader=yaml.CSafeLoader)` on the same number of
   spawned worker processes (chunks of 64 paths), doing nothing else. Both it and `newscat ingest`
-  are timed from process start to exit, each right after an untimed read of every file (the
-  machine pages out file cache left untouched for about a minute, so whichever run came first
-  would otherwise pay the disk reads). The floor runs before and after the SQLite ingest and
+  are timed from process start to exit, each right after an untimed read of every file of a
+  corpus of up to 200,000 files (the machine pages out file cache left untouched for about a
+  minute, so whichever run came first would otherwise pay the disk reads; a larger corpus does
+  not stay cached for a whole run). The floor runs before and after the SQLite ingest and
   counts as the mean of the two (once only, before, for corpora of
   {s.get("single_floor_from", 1_000_000):,} files or more); "load avg" is the machine's
   1-minute load average during each run (on {r["machine"]["nproc"]} CPUs: anything above that
