@@ -98,6 +98,11 @@ def _overlapping(roots: Sequence[str]) -> bool:
     return False
 
 
+def unreadable(exc: OSError) -> IngestError:
+    """A listed file that cannot even be looked at (a dangling link, no permission)."""
+    return IngestError(f"cannot read file: {exc.strerror}")
+
+
 def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
@@ -180,7 +185,7 @@ class FirstLoad:
             try:
                 stat = os.stat(path)
             except OSError as exc:
-                self.unreadable.append((display, IngestError(f"cannot read file: {exc.strerror}")))
+                self.unreadable.append((display, unreadable(exc)))
                 continue
             yield FileTask(path, rel, display, stat.st_size, stat.st_mtime_ns, None)
 

@@ -17,7 +17,15 @@ from sqlalchemy.engine import Connection
 from app.db import make_engine
 from app.ingest.load import Loader, SourceInfo, StoredSource
 from app.ingest.lock import DEFAULT_LOCK_TIMEOUT, writer_lock
-from app.ingest.parsers import FileTask, FirstLoad, Outcome, Parsers, chunks, walk
+from app.ingest.parsers import (
+    FileTask,
+    FirstLoad,
+    Outcome,
+    Parsers,
+    chunks,
+    unreadable,
+    walk,
+)
 from app.ingest.record import IngestError
 from app.ingest.rows import Prepared
 from app.ingest.work import DEFAULT_MAX_FILE_SIZE, parse_files, read_and_parse
@@ -84,7 +92,7 @@ class _Run:
                 try:
                     stat = os.stat(path)
                 except OSError as exc:
-                    self._reject(display, IngestError(f"cannot read file: {exc.strerror}"))
+                    self._reject(display, unreadable(exc))
                     continue
                 known: StoredSource | None = stored.get(path)
                 if known and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
