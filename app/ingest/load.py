@@ -20,6 +20,7 @@ from sqlalchemy.sql import text
 
 from app.ingest.bulk import drop_indexes, restore_indexes
 from app.ingest.names import refresh_names
+from app.ingest.parsers import StoredSource
 from app.ingest.record import ArticleRecord, IngestError
 from app.ingest.rows import (
     ARTICLE_VALUES,
@@ -44,14 +45,6 @@ class SourceInfo:
     rel_path: str
     size: int
     mtime_ns: int
-
-
-@dataclass(slots=True)
-class StoredSource:
-    size: int
-    mtime_ns: int
-    content_hash: str
-    article_pk: int
 
 
 # Re-reads a file that is not in hand (a duplicate that becomes the winner).

@@ -11,7 +11,7 @@ import gc
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from itertools import islice
@@ -30,6 +30,7 @@ SUFFIXES = frozenset({".md", ".markdown", ".txt", ".yaml"})
 # connection, lock or thread they inherit.
 START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 TASK_CHUNK = 32
+LOOKUP_CHUNK = 1000  # paths asked of the catalogue at once
 # Chunks in flight per worker: enough to keep every worker busy, few enough to keep memory
 # flat however many files there are; more while the writer is still starting.
 AHEAD = 4
@@ -48,6 +49,23 @@ class FileTask:
 
 
 Outcome = tuple[FileTask, ParseOutcome]
+
+
+@dataclass(slots=True)
+class StoredSource:
+    """What the catalogue holds of a file."""
+
+    size: int
+    mtime_ns: int
+    content_hash: str
+    article_pk: int
+
+
+# The stored files among these paths; what to do with a file that cannot be read; a count of
+# unchanged files.
+Lookup = Callable[[list[str]], Mapping[str, StoredSource]]
+OnUnreadable = Callable[[str, IngestError], None]
+OnUnchanged = Callable[[int], None]
 
 
 def walk(paths: Sequence[Path]) -> Iterator[tuple[str, str, str]]:
@@ -98,9 +116,34 @@ def _overlapping(roots: Sequence[str]) -> bool:
     return False
 
 
-def unreadable(exc: OSError) -> IngestError:
-    """A listed file that cannot even be looked at (a dangling link, no permission)."""
-    return IngestError(f"cannot read file: {exc.strerror}")
+def file_tasks(
+    paths: Sequence[Path], lookup: Lookup, on_unreadable: OnUnreadable, on_unchanged: OnUnchanged
+) -> Iterator[FileTask]:
+    """Files that need parsing; unchanged ones (same size and mtime as stored) are counted
+    and never read."""
+    for chunk in chunks(walk(paths), LOOKUP_CHUNK):
+        stored = lookup([path for path, _, _ in chunk])
+        unchanged = 0
+        for path, rel, display in chunk:
+            try:
+                stat = os.stat(path)
+            except OSError as exc:  # listed, but cannot be looked at (a dangling link, say)
+                on_unreadable(display, IngestError(f"cannot read file: {exc.strerror}"))
+                continue
+            known = stored.get(path)
+            if known and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+                unchanged += 1
+                continue
+            yield FileTask(
+                path,
+                rel,
+                display,
+                stat.st_size,
+                stat.st_mtime_ns,
+                known.content_hash if known else None,
+            )
+        if unchanged:
+            on_unchanged(unchanged)
 
 
 def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -178,16 +221,13 @@ class FirstLoad:
     def __init__(self, paths: Sequence[Path], workers: int, max_size: int) -> None:
         self.unreadable: list[tuple[str, IngestError]] = []
         self.parsers = Parsers(workers, max_size, sqlite=True)
-        self.parsers.send(self._tasks(paths), AHEAD_AT_START)
-
-    def _tasks(self, paths: Sequence[Path]) -> Iterator[FileTask]:
-        for path, rel, display in walk(paths):
-            try:
-                stat = os.stat(path)
-            except OSError as exc:
-                self.unreadable.append((display, unreadable(exc)))
-                continue
-            yield FileTask(path, rel, display, stat.st_size, stat.st_mtime_ns, None)
+        tasks = file_tasks(
+            paths,
+            lambda _paths: {},  # nothing is stored yet
+            lambda display, error: self.unreadable.append((display, error)),
+            lambda _count: None,
+        )
+        self.parsers.send(tasks, AHEAD_AT_START)
 
     def close(self) -> None:
         self.parsers.close()

@@ -15,23 +15,13 @@ import orjson
 from sqlalchemy.engine import Connection
 
 from app.db import make_engine
-from app.ingest.load import Loader, SourceInfo, StoredSource
+from app.ingest.load import Loader, SourceInfo
 from app.ingest.lock import DEFAULT_LOCK_TIMEOUT, writer_lock
-from app.ingest.parsers import (
-    FileTask,
-    FirstLoad,
-    Outcome,
-    Parsers,
-    chunks,
-    unreadable,
-    walk,
-)
+from app.ingest.parsers import FileTask, FirstLoad, Outcome, Parsers, file_tasks
 from app.ingest.record import IngestError
 from app.ingest.rows import Prepared
 from app.ingest.work import DEFAULT_MAX_FILE_SIZE, parse_files, read_and_parse
 from app.migrate import current_revision, head_revision, upgrade
-
-LOOKUP_CHUNK = 1000
 
 
 class UsageError(Exception):
@@ -85,30 +75,11 @@ class _Run:
 
     def tasks(self, roots: Sequence[Path]) -> Iterator[FileTask]:
         """Files that need parsing; unchanged ones are counted here and never read."""
-        for chunk in chunks(walk(roots), LOOKUP_CHUNK):
-            stored = self.loader.stored_sources([path for path, _, _ in chunk])
-            unchanged = 0
-            for path, rel, display in chunk:
-                try:
-                    stat = os.stat(path)
-                except OSError as exc:
-                    self._reject(display, unreadable(exc))
-                    continue
-                known: StoredSource | None = stored.get(path)
-                if known and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-                    unchanged += 1
-                    continue
-                yield FileTask(
-                    path,
-                    rel,
-                    display,
-                    stat.st_size,
-                    stat.st_mtime_ns,
-                    known.content_hash if known else None,
-                )
-            if unchanged:
-                self.report.counts["unchanged"] += unchanged
-                self.on_progress(unchanged)
+        return file_tasks(roots, self.loader.stored_sources, self._reject, self._unchanged)
+
+    def _unchanged(self, count: int) -> None:
+        self.report.counts["unchanged"] += count
+        self.on_progress(count)
 
     def results(self, tasks: Iterator[FileTask], workers: int) -> Iterator[Outcome]:
         sqlite = self.loader.sqlite
