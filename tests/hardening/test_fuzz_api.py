@@ -67,7 +67,7 @@ _SAME_IN_A_QUERY = re.compile(
 )
 
 
-def _only_list_scalar_swaps(failure: AcceptedNegativeData) -> bool:
+def _valid_once_in_a_query(failure: AcceptedNegativeData) -> bool:
     lines = failure.message.splitlines()
     components = [line for line in lines if "Invalid component" in line]
     reasons = [line for line in lines if "violates" in line]
@@ -79,7 +79,7 @@ def _only_list_scalar_swaps(failure: AcceptedNegativeData) -> bool:
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
     """Keep every failure except a 422 that names only semantic rules (see SEMANTIC_RULES)
     and an accepted "invalid" query that is valid once written as a query string."""
-    if isinstance(failure, AcceptedNegativeData) and _only_list_scalar_swaps(failure):
+    if isinstance(failure, AcceptedNegativeData) and _valid_once_in_a_query(failure):
         return False
     if not isinstance(failure, RejectedPositiveData) or response.status_code != 422:
         return True
