@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Query, Request
@@ -427,11 +428,19 @@ def get_article_pk(session: SessionDep, id: ArticleId) -> int:
 ArticlePkDep = Annotated[int, Depends(get_article_pk)]
 
 
-def get_article(session: SessionDep, id: ArticleId) -> dict[str, Any]:
+async def get_article(request: Request, session: SessionDep, id: ArticleId) -> dict[str, Any]:
     """The ArticleDetail dict of the article this `{id}` names, or a 404: looked up and
-    loaded in one go."""
-    known = ID_PATTERN.fullmatch(id)
-    return _found(query.article_detail(session, article_id=id) if known else None)
+    loaded in one go.
+
+    On SQLite that is two index look-ups in this process (about 0.15 ms), cheaper than the
+    hop to a worker thread and back (0.4 ms here), so they run on the event loop, as the
+    catalogue's version probe does. Elsewhere they are round trips, made in a worker thread.
+    """
+    if not ID_PATTERN.fullmatch(id):
+        return _found(None)
+    load = partial(query.article_detail, session, article_id=id)
+    inline = request.app.state.engine.dialect.name == "sqlite"
+    return _found(load() if inline else await run_in_threadpool(load))
 
 
 ArticleDep = Annotated[dict[str, Any], Depends(get_article)]

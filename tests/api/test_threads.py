@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import anyio.to_thread
+import pytest
 from fastapi.testclient import TestClient
 
+from app import query
 from app.main import create_app
 from app.settings import Settings
+from tests.api.factory import Corpus
 
 DEFAULT_TOKENS = 40  # anyio's own default, which the app keeps for PostgreSQL
 
@@ -28,3 +34,31 @@ def test_sqlite_runs_few_query_threads_postgresql_many(catalogue_url: str, backe
     default = _limit_in_app(Settings(DATABASE_URL=catalogue_url, NEWSCAT_SQLITE_THREADS=2))
     assert default == (2 if backend == "sqlite" else DEFAULT_TOKENS)
     assert Settings.model_fields["sqlite_threads"].default == 2
+
+
+def test_sqlite_loads_a_detail_on_the_event_loop_postgresql_in_a_thread(
+    catalogue_url: str, backend: str, corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the look-up costs less than a hop to a worker thread; elsewhere it is a
+    round trip, which must not hold up the event loop."""
+    loaded_in: list[threading.Thread] = []
+    load = query.article_detail
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        loaded_in.append(threading.current_thread())
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(query, "article_detail", recording)
+    article = next(iter(corpus.articles))
+    with TestClient(create_app(Settings(DATABASE_URL=catalogue_url))) as client:
+        response = client.get(f"/api/v1/articles/{article}")
+        assert client.portal is not None
+        loop_thread = client.portal.call(_current_thread)
+    assert response.status_code == 200
+    assert response.json()["id"] == article
+    assert len(loaded_in) == 1
+    assert (loaded_in[0] is loop_thread) == (backend == "sqlite")
+
+
+async def _current_thread() -> threading.Thread:
+    return threading.current_thread()
