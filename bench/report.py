@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.api import DATASETTE_SETTINGS, QUERIES, QUERY_LABELS, UNREACHABLE
+from bench.ingest import MEMORY_DIR
 
 SERVERS = {
     "newscat_sqlite": "newscat, SQLite",
@@ -64,8 +65,9 @@ make bench                                    # 10k, 100k and 1M articles (about
 .venv/bin/python -m bench.run --help          # --skip-datasette, --postgres-scales, ...
 ```
 
-Corpora, catalogues and logs live in `--work-dir` ({s["work_dir"]}); a generated corpus is reused
-when it is already there with the right count. The commands this run executed (`PORT` is a free
+Catalogues and logs live in `--work-dir` ({s["work_dir"]}), corpora in `--corpus-dir`
+({s.get("corpus_dir", s["work_dir"])}{_in_memory(s)}); a generated corpus is reused when it is
+already there with the right count. The commands this run executed (`PORT` is a free
 loopback port picked per server):
 
 ```sh
@@ -81,7 +83,8 @@ wrk -t1 -c4 -d{load["warmup"]}s URL  # warm-up
   are timed from process start to exit, each right after an untimed read of every file of a
   corpus of up to 200,000 files (the machine pages out file cache left untouched for about a
   minute, so whichever run came first would otherwise pay the disk reads; a larger corpus does
-  not stay cached for a whole run). The floor runs before and after the SQLite ingest and
+  not stay cached for a whole run, which is why the corpora live in memory where there is
+  room). The floor runs before and after the SQLite ingest and
   counts as the mean of the two (once only, before, for corpora of
   {s.get("single_floor_from", 1_000_000):,} files or more); "load avg" is the machine's
   1-minute load average during each run (on {r["machine"]["nproc"]} CPUs: anything above that
@@ -117,6 +120,11 @@ wrk -t1 -c4 -d{load["warmup"]}s URL  # warm-up
 
 def _wrk(threads: int, connections: int, seconds: int) -> str:
     return f"wrk -t{threads} -c{connections} -d{seconds}s --latency --timeout 30s URL"
+
+
+def _in_memory(settings: dict[str, Any]) -> str:
+    where = Path(settings.get("corpus_dir", settings["work_dir"]))
+    return ", a tmpfs: in memory" if where.is_relative_to(MEMORY_DIR) else ", on disk"
 
 
 def _settings() -> str:

@@ -2,8 +2,10 @@
 
     python -m bench.run [--scales 10000,100000,1000000] [--skip-datasette] [--skip-postgres]
                         [--out docs/benchmarks.md] [--work-dir /tmp/newscat-bench]
+                        [--corpus-dir /dev/shm/newscat-bench]
 
-Corpora, catalogues and server logs live in the work directory, never in the repository.
+Catalogues and server logs live in the work directory, corpora in the corpus directory (in
+memory when the machine has room), never in the repository.
 `--report-only` rewrites the markdown from the work directory's results.json.
 """
 
@@ -57,6 +59,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/newscat-bench"))
     parser.add_argument(
+        "--corpus-dir",
+        type=Path,
+        default=ingest.default_corpus_dir(),
+        help="where the corpora go (default: in memory, /dev/shm, when it has room; "
+        "else the work directory)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=os.cpu_count() or 1,
@@ -90,6 +99,10 @@ def main(argv: list[str] | None = None) -> None:
     if work == REPO or REPO in work.parents:
         raise SystemExit("bench: --work-dir must be outside the repository")
     work.mkdir(parents=True, exist_ok=True)
+    corpora: Path = (args.corpus_dir or work).resolve()
+    if corpora == REPO or REPO in corpora.parents:
+        raise SystemExit("bench: --corpus-dir must be outside the repository")
+    corpora.mkdir(parents=True, exist_ok=True)
     saved = work / "results.json"
     if args.report_only:
         report.write(args.out, json.loads(saved.read_text()))
@@ -102,7 +115,12 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, Any] = {
         "started": _now(),
         "argv": ["python", "-m", "bench.run", *(argv if argv is not None else sys.argv[1:])],
-        "settings": {**vars(args), "out": str(args.out), "work_dir": str(work)},
+        "settings": {
+            **vars(args),
+            "out": str(args.out),
+            "work_dir": str(work),
+            "corpus_dir": str(corpora),
+        },
         "load": dataclasses.asdict(load),
         "machine": machine(pg),
         "commands": [],
@@ -120,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         saved.write_text(json.dumps(results, indent=2, default=str))
 
     try:
-        real = ingest.copy_real_corpus(REAL_CORPUS, work)
+        real = ingest.copy_real_corpus(REAL_CORPUS, corpora)
         if real is not None:
             stage("ingest powerapps")
             results["ingest"].append(
@@ -128,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             save()
         for scale in args.scales:
-            corpus, generated = ingest.ensure_corpus(work, scale, args.seed, commands)
+            corpus, generated = ingest.ensure_corpus(corpora, scale, args.seed, commands)
             stage(f"ingest {scale:,}")
             on_pg = pg if scale in args.postgres_scales else None
             entry = bench_ingest(f"synthetic {scale:,}", corpus, work, args, on_pg, commands)
