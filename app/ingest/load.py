@@ -14,24 +14,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql import text
 
 from app.ingest.bulk import drop_indexes, restore_indexes
 from app.ingest.names import refresh_names
 from app.ingest.parsers import StoredSource
 from app.ingest.record import ArticleRecord, IngestError
 from app.ingest.rows import (
-    ARTICLE_VALUES,
-    DOCUMENT_VALUES,
     PUBLISHED_AT,
     Prepared,
     prepare,
     sqlite_datetime,
 )
-from app.ingest.sql import Statement
-from app.models import ARTICLE, ARTICLE_TOPIC, DOCUMENT, PROVIDER, SOURCE, STATE, TOPIC
+from app.ingest.sql import dialect_insert, writer_statements
+from app.models import ARTICLE, PROVIDER, SOURCE, STATE, TOPIC
 
 Rank = tuple[datetime, str]
 WAL_CHECKPOINT_PAGES = 16384
@@ -62,88 +59,6 @@ def rank(prepared: Prepared, rel_path: str) -> Rank:
 Item = tuple[int, "SourceInfo", Prepared]  # an article's pk, its winning file, its values
 
 
-ARTICLE_INSERT = ("pk", *ARTICLE_VALUES, "source_path", "ingested_at", "updated_at")
-ARTICLE_UPDATE = (*ARTICLE_VALUES, "source_path", "updated_at", "b_pk")
-SOURCE_VALUES = (
-    "path",
-    "rel_path",
-    "article_pk",
-    "content_hash",
-    "size",
-    "mtime_ns",
-    "published_at",
-    "seen_run",
-)
-
-
-def _insert(table: Table, sqlite: bool) -> Any:
-    """The dialect's INSERT, which can say ON CONFLICT. PostgreSQL's is imported only when
-    used: importing it takes 60 ms, a tenth of a small ingest's start-up."""
-    if sqlite:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table)
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    return pg_insert(table)
-
-
-def _statements(conn: Connection) -> dict[str, Statement]:
-    sqlite = conn.dialect.name == "sqlite"
-    search = (
-        (
-            text("INSERT INTO article_fts (rowid, title, excerpt) VALUES (:pk, :title, :excerpt)"),
-            ("pk", "title", "excerpt"),
-        )
-        if sqlite
-        else (
-            text("INSERT INTO article_fts (pk, document) VALUES (:pk, CAST(:doc AS tsvector))"),
-            ("pk", "doc"),
-        )
-    )
-    upsert = _insert(SOURCE, sqlite)
-    by_pk = ("pk",)
-    statements: dict[str, tuple[Any, tuple[str, ...]]] = {
-        "article": (insert(ARTICLE), ARTICLE_INSERT),
-        "article_update": (
-            update(ARTICLE)
-            .where(ARTICLE.c.pk == bindparam("b_pk"))
-            .values({name: bindparam(name) for name in ARTICLE_UPDATE[:-1]}),
-            ARTICLE_UPDATE,
-        ),
-        "document": (insert(DOCUMENT), ("article_pk", *DOCUMENT_VALUES)),
-        "topic": (insert(ARTICLE_TOPIC), ("article_pk", "topic_key", "name")),
-        "search": search,
-        "document_delete": (
-            delete(DOCUMENT).where(DOCUMENT.c.article_pk == bindparam("pk")),
-            by_pk,
-        ),
-        "topic_delete": (
-            delete(ARTICLE_TOPIC).where(ARTICLE_TOPIC.c.article_pk == bindparam("pk")),
-            by_pk,
-        ),
-        "search_delete": (
-            text(
-                "DELETE FROM article_fts WHERE rowid = :pk"
-                if sqlite
-                else "DELETE FROM article_fts WHERE pk = :pk"
-            ),
-            by_pk,
-        ),
-        "source": (
-            upsert.on_conflict_do_update(
-                index_elements=[SOURCE.c.path],
-                set_={name: upsert.excluded[name] for name in SOURCE_VALUES[1:]},
-            ),
-            SOURCE_VALUES,
-        ),
-    }
-    return {
-        name: Statement(statement, conn.dialect, columns)
-        for name, (statement, columns) in statements.items()
-    }
-
-
 class Loader:
     """All the SQL the ingest job runs. One instance per run, on one connection."""
 
@@ -151,7 +66,7 @@ class Loader:
         self.conn = connection
         self.reparse = reparse
         self.sqlite = connection.dialect.name == "sqlite"
-        self.statements = _statements(connection)
+        self.statements = writer_statements(connection)
         self.next_pk = (connection.execute(select(func.max(ARTICLE.c.pk))).scalar() or 0) + 1
         self.had_sources = connection.execute(select(SOURCE.c.path).limit(1)).first() is not None
         self.known_topics: set[str] = set(connection.execute(select(TOPIC.c.key)).scalars())
@@ -443,7 +358,7 @@ class Loader:
             self.known_providers.update(new_providers)
 
     def _insert_ignore(self, table: Table) -> Any:
-        return _insert(table, self.sqlite).on_conflict_do_nothing()
+        return dialect_insert(table, self.sqlite).on_conflict_do_nothing()
 
     def _mark_names_dirty(self) -> None:
         self.conn.execute(update(STATE).values(names_dirty=True))

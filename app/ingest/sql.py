@@ -6,9 +6,13 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
+from sqlalchemy import Table, bindparam, delete, insert, update
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, text
 from sqlalchemy.sql.compiler import SQLCompiler
+
+from app.ingest.rows import ARTICLE_VALUES, DOCUMENT_VALUES
+from app.models import ARTICLE, ARTICLE_TOPIC, DOCUMENT, SOURCE
 
 
 class Statement:
@@ -45,3 +49,86 @@ class Statement:
             conn.exec_driver_sql(self.sql, rows)
         else:
             conn.exec_driver_sql(self.sql, list(map(self.convert, rows)))
+
+
+ARTICLE_INSERT = ("pk", *ARTICLE_VALUES, "source_path", "ingested_at", "updated_at")
+ARTICLE_UPDATE = (*ARTICLE_VALUES, "source_path", "updated_at", "b_pk")
+SOURCE_VALUES = (
+    "path",
+    "rel_path",
+    "article_pk",
+    "content_hash",
+    "size",
+    "mtime_ns",
+    "published_at",
+    "seen_run",
+)
+
+
+def dialect_insert(table: Table, sqlite: bool) -> Any:
+    """The dialect's INSERT, which can say ON CONFLICT. PostgreSQL's is imported only when
+    used: importing it takes 60 ms, a tenth of a small ingest's start-up."""
+    if sqlite:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(table)
+
+
+def writer_statements(conn: Connection) -> dict[str, Statement]:
+    """Every per-row statement of the writer, by name, compiled for this connection."""
+    sqlite = conn.dialect.name == "sqlite"
+    search = (
+        (
+            text("INSERT INTO article_fts (rowid, title, excerpt) VALUES (:pk, :title, :excerpt)"),
+            ("pk", "title", "excerpt"),
+        )
+        if sqlite
+        else (
+            text("INSERT INTO article_fts (pk, document) VALUES (:pk, CAST(:doc AS tsvector))"),
+            ("pk", "doc"),
+        )
+    )
+    upsert = dialect_insert(SOURCE, sqlite)
+    by_pk = ("pk",)
+    statements: dict[str, tuple[Any, tuple[str, ...]]] = {
+        "article": (insert(ARTICLE), ARTICLE_INSERT),
+        "article_update": (
+            update(ARTICLE)
+            .where(ARTICLE.c.pk == bindparam("b_pk"))
+            .values({name: bindparam(name) for name in ARTICLE_UPDATE[:-1]}),
+            ARTICLE_UPDATE,
+        ),
+        "document": (insert(DOCUMENT), ("article_pk", *DOCUMENT_VALUES)),
+        "topic": (insert(ARTICLE_TOPIC), ("article_pk", "topic_key", "name")),
+        "search": search,
+        "document_delete": (
+            delete(DOCUMENT).where(DOCUMENT.c.article_pk == bindparam("pk")),
+            by_pk,
+        ),
+        "topic_delete": (
+            delete(ARTICLE_TOPIC).where(ARTICLE_TOPIC.c.article_pk == bindparam("pk")),
+            by_pk,
+        ),
+        "search_delete": (
+            text(
+                "DELETE FROM article_fts WHERE rowid = :pk"
+                if sqlite
+                else "DELETE FROM article_fts WHERE pk = :pk"
+            ),
+            by_pk,
+        ),
+        "source": (
+            upsert.on_conflict_do_update(
+                index_elements=[SOURCE.c.path],
+                set_={name: upsert.excluded[name] for name in SOURCE_VALUES[1:]},
+            ),
+            SOURCE_VALUES,
+        ),
+    }
+    return {
+        name: Statement(statement, conn.dialect, columns)
+        for name, (statement, columns) in statements.items()
+    }
