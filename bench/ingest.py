@@ -143,6 +143,10 @@ def default_corpus_dir() -> Path | None:
     return MEMORY_DIR / "newscat-bench" if free >= MEMORY_NEEDED else None
 
 
+def in_memory(path: Path) -> bool:
+    return path.resolve().is_relative_to(MEMORY_DIR)
+
+
 def warm(root: Path) -> None:
     """Read every file once, untimed, so that the next run finds them in the page cache.
 
@@ -151,7 +155,7 @@ def warm(root: Path) -> None:
     A larger corpus is left alone: a run takes minutes, so most of it would be paged out
     again before the run reached it, and reading it took longer than the run.
     """
-    if root.resolve().is_relative_to(MEMORY_DIR):
+    if in_memory(root):
         return  # never on disk
     paths = list(islice(walk(root), WARM_MAX_FILES + 1))
     if len(paths) > WARM_MAX_FILES:

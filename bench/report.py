@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.api import DATASETTE_SETTINGS, QUERIES, QUERY_LABELS, UNREACHABLE
-from bench.ingest import MEMORY_DIR
+from bench.ingest import in_memory
 
 SERVERS = {
     "newscat_sqlite": "newscat, SQLite",
@@ -66,7 +66,7 @@ make bench                                    # 10k, 100k and 1M articles (about
 ```
 
 Catalogues and logs live in `--work-dir` ({s["work_dir"]}), corpora in `--corpus-dir`
-({s.get("corpus_dir", s["work_dir"])}{_in_memory(s)}); a generated corpus is reused when it is
+({s.get("corpus_dir", s["work_dir"])}, {_where_corpora(s)}); a generated corpus is reused when it is
 already there with the right count. The commands this run executed (`PORT` is a free
 loopback port picked per server):
 
@@ -80,11 +80,7 @@ wrk -t1 -c4 -d{load["warmup"]}s URL  # warm-up
 - **Parse floor** (`python -m bench.ingest`): the same files, walked the same way, read and their
   front matter parsed with `yaml.load(text, Loader=yaml.CSafeLoader)` on the same number of
   spawned worker processes (chunks of 64 paths), doing nothing else. Both it and `newscat ingest`
-  are timed from process start to exit, each right after an untimed read of every file of a
-  corpus of up to 200,000 files (the machine pages out file cache left untouched for about a
-  minute, so whichever run came first would otherwise pay the disk reads; a larger corpus does
-  not stay cached for a whole run, which is why the corpora live in memory where there is
-  room). The floor runs before and after the SQLite ingest and
+  {_timing(s)} The floor runs before and after the SQLite ingest and
   counts as the mean of the two (once only, before, for corpora of
   {s.get("single_floor_from", 1_000_000):,} files or more); "load avg" is the machine's
   1-minute load average during each run (on {r["machine"]["nproc"]} CPUs: anything above that
@@ -122,9 +118,27 @@ def _wrk(threads: int, connections: int, seconds: int) -> str:
     return f"wrk -t{threads} -c{connections} -d{seconds}s --latency --timeout 30s URL"
 
 
-def _in_memory(settings: dict[str, Any]) -> str:
-    where = Path(settings.get("corpus_dir", settings["work_dir"]))
-    return ", a tmpfs: in memory" if where.is_relative_to(MEMORY_DIR) else ", on disk"
+def _corpora_in_memory(settings: dict[str, Any]) -> bool:
+    return in_memory(Path(settings.get("corpus_dir", settings["work_dir"])))
+
+
+def _where_corpora(settings: dict[str, Any]) -> str:
+    return "in memory" if _corpora_in_memory(settings) else "on disk"
+
+
+def _timing(settings: dict[str, Any]) -> str:
+    if _corpora_in_memory(settings):
+        return (
+            "are timed from process start to exit, reading the corpus from memory (a tmpfs), "
+            "so\n  neither waits for the disk however long the run."
+        )
+    return (
+        "are timed from process start to exit, each right after an untimed read of every "
+        "file of a\n  corpus of up to 200,000 files (the machine pages out file cache left "
+        "untouched for about a\n  minute, so whichever run came first would otherwise pay "
+        "the disk reads; a larger corpus does\n  not stay cached for a whole run: give "
+        "`--corpus-dir` a tmpfs with room for it)."
+    )
 
 
 def _settings() -> str:
