@@ -37,6 +37,9 @@ NO_STORE_PATHS = frozenset({"/healthz", "/readyz"})
 MAX_ENTRY_BYTES = 1024 * 1024
 MAX_CACHE_BYTES = 128 * 1024 * 1024
 VERSION_SQL = "SELECT version, last_ingest_at FROM catalogue_state WHERE id = 1"
+# Responses that show when the last ingest ran: an ingest that changed nothing stamps a new
+# time without moving the version, so these are keyed by both.
+INGEST_STAMPED_PATHS = frozenset({f"{API_PREFIX}stats"})
 # A new release may render the same catalogue differently, so it must not reuse old ETags.
 try:
     ETAG_SALT = importlib.metadata.version("newscat").encode()
@@ -175,10 +178,12 @@ def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
 class ResponseCacheMiddleware:
     """Validators, Cache-Control, and a per-process LRU of complete GET responses.
 
-    The catalogue changes only when an ingest commits, and each commit moves
+    The catalogue changes only when an ingest commits, and each commit that changes it moves
     `catalogue_state.version`; a response is therefore a pure function of (version, request),
     which gives both the cache key and a strong ETag known before any query runs. Each worker
     keeps its own LRU; as all of them key by version, none can serve another version's data.
+    The few responses that also show the last ingest's time (`INGEST_STAMPED_PATHS`) are
+    keyed by that stamp too, so that a run which changed nothing invalidates only them.
     """
 
     def __init__(
@@ -199,7 +204,7 @@ class ResponseCacheMiddleware:
         self.max_entry_bytes = max_entry_bytes
         self.entries: OrderedDict[tuple[Any, ...], CachedResponse] = OrderedDict()
         self.bytes = 0
-        self.fingerprint: tuple[Any, ...] | None = None
+        self.fingerprint: tuple[Any, ...] | None = None  # (version, last ingest) last seen
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
@@ -255,10 +260,9 @@ class ResponseCacheMiddleware:
                 await database_unavailable_response()(scope, receive, send)
                 return
             if fingerprint != self.fingerprint:
-                # Every entry belongs to an older catalogue now: free them at once.
-                self.entries.clear()
-                self.bytes = 0
-                self.fingerprint = fingerprint
+                self.forget_older(fingerprint)
+            if scope["path"] not in INGEST_STAMPED_PATHS:
+                fingerprint = fingerprint[:1]
         key = (versioned, fingerprint, request_key)
         entry = self.entries.get(key)
         if entry is not None:
@@ -278,6 +282,17 @@ class ResponseCacheMiddleware:
             digest.update(ETAG_SALT)
             etag = b'"' + digest.hexdigest().encode() + b'"'
         await self.fill(scope, receive, send, key=key, etag=etag, if_none_match=if_none_match)
+
+    def forget_older(self, fingerprint: tuple[Any, ...]) -> None:
+        """Free the entries that an ingest since the last request has made stale."""
+        if self.fingerprint is None or fingerprint[:1] != self.fingerprint[:1]:
+            # Every entry belongs to an older catalogue now.
+            self.entries.clear()
+            self.bytes = 0
+        else:  # the same catalogue, stamped by a run that changed nothing
+            for key in [key for key in self.entries if len(key[1]) > 1]:
+                self.bytes -= self.entries.pop(key).size
+        self.fingerprint = fingerprint
 
     async def fill(
         self,

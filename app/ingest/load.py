@@ -263,12 +263,16 @@ class Loader:
         return int(self.conn.execute(select(func.count()).select_from(ARTICLE)).scalar_one())
 
     def finish_run(self, commit: Callable[[], None]) -> None:
-        """Refresh display names if articles changed, and stamp the ingest time."""
+        """Refresh display names if articles changed, and stamp the ingest time.
+
+        The version moves only with the names: a run that changed nothing leaves every
+        cached response and ETag of the catalogue valid (only `/stats` shows the stamp).
+        """
         dirty = self.conn.execute(select(STATE.c.names_dirty)).scalar_one()
         if dirty:
             self.known_topics, self.known_providers = refresh_names(self.conn)
+            self._bump_version()
         self.conn.execute(update(STATE).values(names_dirty=False, last_ingest_at=utcnow()))
-        self._bump_version()
         commit()
 
     def duplicates(self) -> list[dict[str, str]]:

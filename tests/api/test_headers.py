@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 from fastapi.testclient import TestClient
@@ -182,15 +184,21 @@ def test_gzip_for_large_bodies_only(client: TestClient) -> None:
     assert raw.text.count("\n") == plain.json()["total"]
 
 
-def test_cache_hits_skip_the_query(catalogue: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    original = query.stats
+def _count_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """A list that grows by one on each call of `query.<name>` from now on."""
+    calls: list[int] = []
+    original = getattr(query, name)
 
     def counting(*args: object, **kwargs: object) -> object:
         calls.append(1)
-        return original(*args, **kwargs)  # type: ignore[arg-type]
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(query, "stats", counting)
+    monkeypatch.setattr(query, name, counting)
+    return calls
+
+
+def test_cache_hits_skip_the_query(catalogue: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _count_calls(monkeypatch, "stats")
     with client_for(catalogue) as client:
         bodies = {client.get(STATS).content for _ in range(5)}
         assert len(calls) == 1 and len(bodies) == 1
@@ -220,3 +228,29 @@ def test_cache_serves_new_data_after_an_ingest(database_url: str, tmp_path: Path
         revalidated = client.get(STATS, headers={"If-None-Match": before.headers["etag"]})
         assert revalidated.status_code == 200
         assert revalidated.json() == after.json()
+
+
+def test_an_ingest_that_changes_nothing_keeps_validators(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = write_corpus(tmp_path / "corpus", count=20, seed=13)
+    ingest(database_url, corpus)
+    listings = _count_calls(monkeypatch, "list_articles")
+    with client_for(database_url) as client:
+        listing = client.get(LISTING, params={"limit": 2})
+        stats = client.get(STATS)
+        assert ingest(database_url, corpus).counts["unchanged"] == 20
+
+        # Same catalogue: the listing keeps its ETag and is still served from the cache.
+        revalidated = client.get(
+            LISTING, params={"limit": 2}, headers={"If-None-Match": listing.headers["etag"]}
+        )
+        assert revalidated.status_code == 304
+        assert client.get(LISTING, params={"limit": 2}).content == listing.content
+        assert len(listings) == 1
+        # The figures show when the last ingest ran: they follow the new stamp.
+        restamped = client.get(STATS, headers={"If-None-Match": stats.headers["etag"]})
+        assert restamped.status_code == 200
+        stamps = [datetime.fromisoformat(r.json()["last_ingest_at"]) for r in (stats, restamped)]
+        assert stamps[1] > stamps[0]
+        assert restamped.json() == {**stats.json(), "last_ingest_at": ANY}
