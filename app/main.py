@@ -16,9 +16,10 @@ from starlette.staticfiles import StaticFiles
 from app.api.routes import articles, docs, exports, feeds, meta
 from app.db import make_engine
 from app.errors import DATABASE_UNAVAILABLE, install_error_handlers
-from app.middleware import ETAG_SALT, VersionProbe, install_middleware
+from app.middleware import ETAG_SALT, install_middleware
 from app.schemas import Problem
 from app.settings import Settings, get_settings
+from app.version_probe import VersionProbe
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
