@@ -93,13 +93,18 @@ def walk(paths: Sequence[Path]) -> Iterator[tuple[str, str, str]]:
             continue
         for directory, subdirs, files in os.walk(absolute):
             subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+            # Each directory's prefixes are joined once, not once per file.
+            rel_dir = directory[len(absolute) + 1 :].replace(os.sep, "/")
+            full_prefix = os.path.join(directory, "")
+            rel_prefix = f"{rel_dir}/" if rel_dir else ""
+            display_prefix = os.path.join(str(root), rel_dir, "")
             for name in sorted(files):
-                if name.startswith(".") or os.path.splitext(name)[1].lower() not in SUFFIXES:
+                dot = name.rfind(".")  # where os.path.splitext finds the suffix
+                if name.startswith(".") or dot < 0 or name[dot:].lower() not in SUFFIXES:
                     continue
-                full = os.path.join(directory, name)
+                full = full_prefix + name
                 if first_time(full):
-                    rel = full[len(absolute) + 1 :].replace(os.sep, "/")
-                    yield full, rel, os.path.join(str(root), rel)
+                    yield full, rel_prefix + name, display_prefix + name
 
 
 def _overlapping(roots: Sequence[str]) -> bool:
