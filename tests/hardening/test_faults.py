@@ -148,6 +148,9 @@ def test_kill_9_loop_loses_nothing(
     )
 
 
+BATCH = 500  # files a commit of the ingest during reads
+
+
 class Hammer:
     """Threads that GET a path with changing parameters until stopped, counting statuses."""
 
@@ -196,7 +199,7 @@ def test_api_answers_reads_while_an_ingest_writes(
 ) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     generate_corpus(first, 200, seed=31)
-    generate_corpus(second, 3000, seed=32)
+    generate_corpus(second, 6 * BATCH, seed=32)
     with private_catalogue("sqlite", request, tmp_path) as url:
         ingest_paths([first], url, workers=1)
         before = article_count(url)
@@ -207,12 +210,32 @@ def test_api_answers_reads_while_an_ingest_writes(
                 for n in range(40)
                 for sort in ("-published_at", "quality")
             ]
-            hammer.start("articles", [*listing, "/api/v1/articles?include_removed=true"], "total")
+            counted = "/api/v1/articles?include_removed=true"
+            hammer.start("articles", [p for path in listing for p in (path, counted)], "total")
             hammer.start("stats", ["/api/v1/stats", "/api/v1/articles?q=data&limit=5"], "articles")
+            progress = 0
+
+            def readers_see_the_first_commits(files: int) -> None:
+                # Right after each of the first two batches commits, hold the writer until a
+                # count has been read that started after the commit (each thread reads in
+                # turn, so the second read from now on did): the readers must see those.
+                nonlocal progress
+                progress += files
+                if progress in (BATCH + 1, 2 * BATCH + 1):
+                    counts = hammer.totals["articles"]
+                    mark = len(counts)
+                    assert wait_until(lambda: len(counts) >= mark + 2, timeout=60)
+
             try:
                 assert wait_until(lambda: sum(hammer.statuses.values()) >= 20, timeout=60)
                 started = time.monotonic()
-                report = ingest_paths([second], url, workers=2)
+                report = ingest_paths(
+                    [second],
+                    url,
+                    workers=2,
+                    batch_size=BATCH,
+                    on_progress=readers_see_the_first_commits,
+                )
                 ingest_seconds = time.monotonic() - started
                 during = sum(hammer.statuses.values())
             finally:
