@@ -7,21 +7,20 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
-from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app import cursor as cursors
 from app import query
+from app.api.values import Instant, Text, check_q, parse_instant
 from app.query import ArticleFilters
-from app.search import SearchSyntaxError, parse_query
+from app.search import parse_query
 
 __all__ = [
     "ArticleDep",
@@ -55,8 +54,6 @@ FILTER_SINGLES = (
     "q", "from", "to", "min_quality", "max_quality", "min_heat", "max_heat", "published",
     "type", "category", "url", "include_removed",
 )  # fmt: skip
-# A `+02:00` offset sent unencoded in a query string arrives as ` 02:00`.
-_SPACED_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
 
 async def _on_the_loop_if_sqlite(session: Session, work: Callable[[], T]) -> T:
@@ -106,71 +103,6 @@ class _Errors:
             raise RequestValidationError(self.items)
 
 
-def _refuse_nul(value: str) -> str:
-    if "\x00" in value:
-        raise PydanticCustomError("value_error", "NUL characters are not allowed")
-    return value
-
-
-def _check_q(value: str | None) -> str | None:
-    if value is not None and value.strip():
-        _refuse_nul(value)
-        try:
-            parse_query(value)
-        except SearchSyntaxError as exc:
-            raise PydanticCustomError("value_error", str(exc)) from None
-    return value
-
-
-def _check_instant(value: str | None) -> str | None:
-    if value is not None:
-        _refuse_nul(value)
-        try:
-            parse_instant(value, end=False)
-            parse_instant(value, end=True)
-        except (ValueError, OverflowError) as exc:
-            message = str(exc) if isinstance(exc, _InstantError) else ""
-            raise PydanticCustomError(
-                "value_error", message or "not a valid date or datetime: {raw}", {"raw": value}
-            ) from None
-    return value
-
-
-Text = Annotated[str, AfterValidator(_refuse_nul)]
-Instant = Annotated[str | None, AfterValidator(_check_instant)]
-
-
-class _InstantError(ValueError):
-    pass
-
-
-def parse_instant(raw: str, *, end: bool) -> datetime:
-    """A `from`/`to` value as naive UTC: a date is its UTC midnight (the next one for an end
-    bound, so it covers the day); a datetime must carry a zone, since a zone-less time in a
-    query is ambiguous. End bounds come back exclusive."""
-    text = raw.strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        day = date.fromisoformat(text)
-        start = datetime(day.year, day.month, day.day)
-        return _later(start, timedelta(days=1)) if end else start
-    text = _SPACED_OFFSET.sub(r"\1+\2", text)
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*", text):
-        raise _InstantError("expected a date (2021-07-28) or a datetime with a time zone")
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise _InstantError("a datetime needs a time zone, e.g. 2021-07-28T12:00:00Z or +02:00")
-    value = value.astimezone(UTC).replace(tzinfo=None)
-    # The catalogue keeps microseconds, so one more is the exclusive form of an inclusive end.
-    return _later(value, timedelta(microseconds=1)) if end else value
-
-
-def _later(value: datetime, step: timedelta) -> datetime:
-    try:
-        return value + step
-    except OverflowError:
-        return datetime.max
-
-
 def _int64(description: str, example: int) -> Any:
     return Query(description=description, examples=[example], ge=INT64_MIN, le=INT64_MAX)
 
@@ -179,7 +111,7 @@ async def get_filters(
     request: Request,
     q: Annotated[
         str | None,
-        AfterValidator(_check_q),
+        AfterValidator(check_q),
         Query(
             max_length=MAX_Q_LENGTH,
             description=(
