@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from unittest.mock import ANY
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app import query
+from app.middleware import ResponseCacheMiddleware
 from tests.api.shell_fixtures import (
     client_for,
     ingest,
@@ -254,3 +257,51 @@ def test_an_ingest_that_changes_nothing_keeps_validators(
         stamps = [datetime.fromisoformat(r.json()["last_ingest_at"]) for r in (stats, restamped)]
         assert stamps[1] > stamps[0]
         assert restamped.json() == {**stats.json(), "last_ingest_at": ANY}
+
+
+class _Probe:
+    """Stands for the version probe: reports whatever fingerprint the test sets."""
+
+    def __init__(self) -> None:
+        self.value: tuple[object, ...] = (1, "stamp-1")
+
+    async def fingerprint(self) -> tuple[object, ...]:
+        return self.value
+
+
+def test_a_restamp_frees_only_the_stamped_responses() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    probe = _Probe()
+    cache = ResponseCacheMiddleware(app, probe=probe, max_age=60, max_entries=10)
+
+    async def get(path: str) -> None:
+        scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": []}
+
+        async def send(message: Any) -> None:
+            pass
+
+        await cache(scope, None, send)
+
+    def cached_paths() -> list[str]:
+        return sorted(key[2][3] for key in cache.entries)
+
+    async def scenario() -> list[list[str]]:
+        await get(LISTING)
+        await get(STATS)
+        seen = [cached_paths()]
+        probe.value = (1, "stamp-2")  # an ingest that changed nothing
+        await get(LISTING)
+        seen.append(cached_paths())
+        probe.value = (2, "stamp-3")  # one that changed the catalogue
+        await get(LISTING)
+        seen.append(cached_paths())
+        return seen
+
+    before, restamped, changed = asyncio.run(scenario())
+    assert before == [LISTING, STATS]
+    assert restamped == [LISTING]  # the old stamp's figures are gone, the listing stays
+    assert changed == [LISTING] and all(key[1] == (2,) for key in cache.entries)
+    assert cache.bytes == sum(entry.size for entry in cache.entries.values())
