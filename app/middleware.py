@@ -192,9 +192,9 @@ class ResponseCacheMiddleware:
             # Every entry belongs to an older catalogue now.
             self.entries.clear()
             self.bytes = 0
-        else:  # the same catalogue, stamped by a run that changed nothing
-            for key in [key for key in self.entries if len(key[1]) > 1]:
-                self.bytes -= self.entries.pop(key).size
+        else:  # the same catalogue, restamped by a run that changed nothing
+            for key in [key for key in self.entries if key[1] == self.fingerprint]:
+                self.bytes -= self.entries.pop(key).size  # keyed by the old stamp
         self.fingerprint = fingerprint
 
     async def fill(
