@@ -173,3 +173,14 @@ def article_count(url: str) -> int:
             return int(conn.execute(text("SELECT count(*) FROM article")).scalar_one())
     finally:
         engine.dispose()
+
+
+def catalogue_state(url: str) -> tuple[int, Any]:
+    """The catalogue's version and the time its last ingest ran."""
+    engine = make_engine(url, read_only=True)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT version, last_ingest_at FROM catalogue_state")).one()
+    finally:
+        engine.dispose()
+    return int(row.version), row.last_ingest_at

@@ -20,7 +20,12 @@ from sqlalchemy.engine import Engine
 from app.db import make_engine
 from app.ingest.run import ingest_paths
 from app.synth import generate_corpus
-from tests.catalogue import article_count, canonical_dump, integrity_problems
+from tests.catalogue import (
+    article_count,
+    canonical_dump,
+    catalogue_state,
+    integrity_problems,
+)
 
 
 def _front_matter(path: Path) -> dict[str, Any]:
@@ -209,16 +214,6 @@ def test_touched_but_identical_file_is_unchanged(database_url: str, tmp_path: Pa
     assert report.counts["unchanged"] == 5 and report.counts["updated"] == 0
 
 
-def _state(url: str) -> tuple[int, Any]:
-    engine = make_engine(url, read_only=True)
-    try:
-        with engine.connect() as conn:
-            row = conn.execute(text("SELECT version, last_ingest_at FROM catalogue_state")).one()
-    finally:
-        engine.dispose()
-    return int(row.version), row.last_ingest_at
-
-
 def test_only_a_run_that_changes_the_catalogue_moves_its_version(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -226,14 +221,14 @@ def test_only_a_run_that_changes_the_catalogue_moves_its_version(
     # keep them valid, and only stamp the time it ran.
     generate_corpus(tmp_path / "c", 6, seed=8)
     ingest_paths([tmp_path / "c"], database_url, workers=1)
-    version, stamp = _state(database_url)
+    version, stamp = catalogue_state(database_url)
     os.utime(next((tmp_path / "c").rglob("*.md")), ns=(1, 1))  # touched, same content
     assert ingest_paths([tmp_path / "c"], database_url, workers=1).counts["unchanged"] == 6
-    again, later = _state(database_url)
+    again, later = catalogue_state(database_url)
     assert again == version and later != stamp
     generate_corpus(tmp_path / "more", 1, seed=9)
     assert ingest_paths([tmp_path / "more"], database_url, workers=1).counts["new"] == 1
-    assert _state(database_url)[0] > version
+    assert catalogue_state(database_url)[0] > version
 
 
 def test_changed_file_updates_its_article_in_place(database_url: str, tmp_path: Path) -> None:
