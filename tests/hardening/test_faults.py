@@ -220,8 +220,8 @@ def test_api_answers_reads_while_an_ingest_writes(
                 # count has been read that started after the commit (each thread reads in
                 # turn, so the second read from now on did): the readers must see those.
                 nonlocal progress
-                progress += files
-                if progress in (BATCH + 1, 2 * BATCH + 1):
+                done, progress = progress, progress + files
+                if any(done <= BATCH * n < progress for n in (1, 2)):
                     counts = hammer.totals["articles"]
                     mark = len(counts)
                     assert wait_until(lambda: len(counts) >= mark + 2, timeout=60)
