@@ -1,8 +1,8 @@
 """The catalogue's tables. Alembic (`migrations/`) owns the schema; these describe it.
 
 The article row holds everything a list page shows, so a page is one indexed read;
-the bulky per-article data (images, related entries, the raw front matter) lives in
-`article_document`. Full-text search lives in `article_fts`, which is dialect-specific
+the bulky per-article data (images and the whole front matter, related entries included)
+lives in `article_document`. Full-text search lives in `article_fts`, which is dialect-specific
 (FTS5 on SQLite, tsvector on PostgreSQL) and so is created by the migration only.
 """
 
@@ -83,9 +83,6 @@ class ArticleDocument(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("article.pk", ondelete="CASCADE"), primary_key=True)
     )
     images: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
-    related: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     front_matter: dict[str, Any] = Field(

@@ -88,7 +88,7 @@ def canonical_dump(url: str) -> dict[str, Any]:
                 ),
                 "documents": _rows(
                     conn,
-                    "SELECT a.id, d.images, d.related, d.front_matter FROM article_document d "
+                    "SELECT a.id, d.images, d.front_matter FROM article_document d "
                     "JOIN article a ON a.pk = d.article_pk ORDER BY a.id",
                 ),
                 "topics": _rows(

@@ -18,6 +18,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from app.db import make_engine
+from app.entries import related_entries
 from app.ingest.run import ingest_paths
 from app.synth import generate_corpus
 from tests.catalogue import (
@@ -47,7 +48,7 @@ def _stored_articles(url: str) -> dict[str, dict[str, Any]]:
         with engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT a.*, d.images AS doc_images, d.related AS doc_related, "
+                    "SELECT a.*, d.images AS doc_images, "
                     "d.front_matter AS doc_front_matter FROM article a "
                     "JOIN article_document d ON d.article_pk = a.pk"
                 )
@@ -55,7 +56,7 @@ def _stored_articles(url: str) -> dict[str, dict[str, Any]]:
             out = {}
             for row in rows:
                 item = dict(row)
-                for key in ("topics", "image", "doc_images", "doc_related", "doc_front_matter"):
+                for key in ("topics", "image", "doc_images", "doc_front_matter"):
                     if isinstance(item[key], str):
                         item[key] = orjson.loads(item[key])
                 if isinstance(item["published_at"], str):
@@ -101,7 +102,7 @@ def _assert_round_trip(stored: dict[str, Any], meta: dict[str, Any]) -> None:
     ]
     assert stored["doc_images"] == images
     assert stored["image"] == (images[0] if images else None)
-    assert [r["url"] for r in stored["doc_related"]] == [
+    assert [r["url"] for r in related_entries(stored["doc_front_matter"])] == [
         (r.get("webUrl") or r.get("originalUrl") or "").strip() or None
         for r in meta.get("related") or []
     ]
@@ -134,7 +135,7 @@ def test_seed_round_trips(database_url: str, seed_file: Path, tmp_path: Path) ->
     assert report.counts["new"] == 1
     (row,) = _stored_articles(database_url).values()
     _assert_round_trip(row, _front_matter(target))
-    assert row["doc_related"][0]["title"].startswith("ID me")
+    assert related_entries(row["doc_front_matter"])[0]["title"].startswith("ID me")
 
 
 def test_second_ingest_changes_nothing(database_url: str, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.entries import related_entries
 from app.ingest import parse
 from app.ingest.parse import DEFAULT_MAX_SIZE, MAX_DEPTH, parse_article
 from app.ingest.record import ArticleRecord, IngestError, article_id
@@ -70,7 +71,7 @@ def check_record(record: ArticleRecord) -> None:
     assert record.provider_name.strip() and record.provider_domain.strip()
     assert len(record.content_hash) == 64
     json.dumps(record.front_matter, allow_nan=False)
-    json.dumps(record.related, allow_nan=False)
+    json.dumps(related_entries(record.front_matter), allow_nan=False)
     json.dumps(record.images, allow_nan=False)
     for value in (record.quality, record.heat):
         assert value is None or (type(value) is int and -(2**63) <= value < 2**63)
@@ -108,7 +109,7 @@ def test_seed_field_by_field() -> None:
             "is_cached": True,
         }
     ]
-    [related] = record.related
+    [related] = related_entries(record.front_matter)
     assert related["url"] == (
         "https://www.wraltechwire.com/2021/07/25/"
         "id-me-more-states-requiring-facial-recognition-for-unemployment-benefits/"
@@ -160,7 +161,7 @@ def test_full_fixture() -> None:
         "height": None,
         "is_cached": None,
     }
-    good, odd = record.related
+    good, odd = related_entries(record.front_matter)
     assert good == {
         "url": "https://example.net/tugboats",
         "title": "Tugboats go electric",
@@ -236,7 +237,7 @@ def test_minimal_fixture_has_null_optional_fields() -> None:
     for name in ("excerpt", "amp_url", "category", "type", "quality", "heat", "published"):
         assert getattr(record, name) is None, name
     assert (record.removed, record.featured_content, record.secured) == (None, None, None)
-    assert (record.topics, record.images, record.related) == ([], [], [])
+    assert (record.topics, record.images, related_entries(record.front_matter)) == ([], [], [])
 
 
 def test_every_fixture_is_valid() -> None:

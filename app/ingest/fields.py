@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, NoReturn, Protocol
 
 from yaml.nodes import Node
 
+from app.entries import WHEN_TYPES, image, int64, trimmed, utc
 from app.ingest.record import ArticleRecord, IngestError, article_id
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Marks count from 0 and the front matter starts on the file's second line.
 LINE_OFFSET = 2
 
@@ -24,7 +24,6 @@ class KeyedLoader(Protocol):
 _TYPE_NAMES: dict[type, str] = {str: "a string", int: "an integer", bool: "a boolean"}
 _TYPE_NAMES |= {float: "a float", type(None): "null", list: "a list", dict: "a mapping"}
 _TYPE_NAMES |= {datetime: "a timestamp", date: "a date"}
-_WHEN_TYPES = frozenset((datetime, date, str))
 _STRINGS = [("excerpt", "excerpt"), ("category", "category"), ("type", "type")]
 _STRINGS += [("featuredContent", "featured_content"), ("secured", "secured")]
 
@@ -43,20 +42,6 @@ def describe(value: object) -> str:
     if isinstance(value, list | dict) or value is None:
         return name
     return f"{name} ({clip(value)})"
-
-
-def _utc(value: datetime | date | str) -> datetime:
-    """Naive UTC; raises ValueError or OverflowError when that is impossible."""
-    if type(value) is str:
-        value = datetime.fromisoformat(value.strip())
-    elif type(value) is date:
-        return datetime(value.year, value.month, value.day)
-    assert isinstance(value, datetime)
-    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _int64(value: Any) -> int | None:
-    return value if type(value) is int and INT64_MIN <= value <= INT64_MAX else None
 
 
 class _Fields:
@@ -95,7 +80,7 @@ class _Fields:
 
     def integer(self, key: str) -> int | None:
         value = self.typed(key, int, "an integer")
-        if value is not None and _int64(value) is None:
+        if value is not None and int64(value) is None:
             self.fail(key, f"{key} {value} is out of the signed 64-bit range")
         return value
 
@@ -111,10 +96,10 @@ class _Fields:
         value = self.plain(self.data.get(key))
         if value is None:
             self.fail(key, f"{key} is required")
-        if type(value) not in _WHEN_TYPES:
+        if type(value) not in WHEN_TYPES:
             self.fail(key, f"{key} must be a timestamp, found {describe(value)}")
         try:
-            return _utc(value)
+            return utc(value)
         except ValueError:
             self.fail(key, f"{key} {clip(value)} is not an ISO 8601 timestamp")
         except OverflowError:
@@ -126,42 +111,7 @@ class _Fields:
 
     def url_of(self, value: Any) -> str | None:
         """Trimmed; blank is missing."""
-        return None if (text := self.text_of(value)) is None else (text.strip() or None)
-
-    def image(self, entry: dict[str, Any]) -> dict[str, Any]:
-        cached = entry.get("isCached")
-        return {
-            "url": self.url_of(entry.get("url")),
-            "width": _int64(entry.get("width")),
-            "height": _int64(entry.get("height")),
-            "is_cached": cached if type(cached) is bool else None,
-        }
-
-    def related(self, entry: dict[str, Any]) -> dict[str, Any]:
-        provider = entry.get("provider")
-        if type(provider) is dict:
-            name, domain = self.text_of(provider.get("name")), self.text_of(provider.get("domain"))
-            provider = None if name is None and domain is None else {"name": name, "domain": domain}
-        else:
-            provider = None
-        when = self.plain(entry.get("publishedDateTime"))
-        try:
-            published_at = _utc(when).isoformat() + "Z" if type(when) in _WHEN_TYPES else None
-        except (ValueError, OverflowError):
-            published_at = None
-        images = entry.get("images")
-        return {
-            "url": self.url_of(entry.get("webUrl")) or self.url_of(entry.get("originalUrl")),
-            "title": self.text_of(entry.get("title")),
-            "excerpt": self.text_of(entry.get("excerpt")),
-            "published_at": published_at,
-            "type": self.text_of(entry.get("type")),
-            "quality": _int64(entry.get("quality")),
-            "provider": provider,
-            "images": [self.image(i) for i in images if type(i) is dict]
-            if type(images) is list
-            else [],
-        }
+        return trimmed(value, self.text_of)
 
 
 def build_record(loader: KeyedLoader, data: dict[str, Any], content_hash: str) -> ArticleRecord:
@@ -181,6 +131,9 @@ def build_record(loader: KeyedLoader, data: dict[str, Any], content_hash: str) -
     typed |= {key: fields.typed(key, bool, "a boolean") for key in ("published", "removed")}
     if typed["secured"] is not None:
         typed["secured"] = "".join(typed["secured"].split())
+    topics = fields.items("topics", str, "string")
+    images = [image(entry, fields.text_of) for entry in fields.items("images", dict, "mapping")]
+    fields.items("related", dict, "mapping")  # checked here, shaped when read (app/entries.py)
     return ArticleRecord(
         id=article_id(url),
         url=url,
@@ -193,8 +146,7 @@ def build_record(loader: KeyedLoader, data: dict[str, Any], content_hash: str) -
         amp_url=fields.url("ampWebUrl"),
         cdn_amp_url=fields.url("cdnAmpWebUrl"),
         **typed,
-        topics=fields.items("topics", str, "string"),
-        images=[fields.image(entry) for entry in fields.items("images", dict, "mapping")],
-        related=[fields.related(entry) for entry in fields.items("related", dict, "mapping")],
+        topics=topics,
+        images=images,
         front_matter=data,
     )

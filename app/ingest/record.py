@@ -30,10 +30,9 @@ class ArticleRecord:
     """Everything the catalogue stores about one file's article.
 
     `published_at` is a naive datetime in UTC. Lists hold JSON-ready values:
-    images are `{"url", "width", "height", "is_cached"}`, related entries are
-    `{"url", "title", "excerpt", "published_at", "type", "quality", "provider", "images"}`
-    with `published_at` an ISO 8601 string ending in `Z` (or None), and `front_matter`
-    is the whole parsed mapping made JSON-safe (datetimes as ISO strings).
+    images are `{"url", "width", "height", "is_cached"}`, and `front_matter` is the whole
+    parsed mapping made JSON-safe (datetimes as ISO strings), related entries included: those
+    are shaped when read (app/entries.py).
     """
 
     id: str
@@ -57,5 +56,4 @@ class ArticleRecord:
     secured: str | None = None
     topics: list[str] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
-    related: list[dict[str, Any]] = field(default_factory=list)
     front_matter: dict[str, Any] = field(default_factory=dict)

@@ -45,7 +45,7 @@ ARTICLE_VALUES = (
     "source_hash",
 )
 PUBLISHED_AT = ARTICLE_VALUES.index("published_at")
-DOCUMENT_VALUES = ("images", "related", "front_matter")
+DOCUMENT_VALUES = ("images", "front_matter")
 
 
 class Prepared(NamedTuple):
@@ -53,7 +53,7 @@ class Prepared(NamedTuple):
     published_at: datetime  # naive UTC, for ranking duplicates
     content_hash: str
     article: tuple[Any, ...]  # ARTICLE_VALUES, in driver form
-    document: tuple[str, str, str]  # DOCUMENT_VALUES as JSON text
+    document: tuple[str, str]  # DOCUMENT_VALUES as JSON text
     topics: tuple[tuple[str, str], ...]  # (lower-cased key, name) once per key
     provider: tuple[str, str]  # (lower-cased domain, name)
     search: tuple[str, ...]  # FTS5 (title, excerpt) or a one-item tsvector literal
@@ -101,7 +101,7 @@ def prepare(record: ArticleRecord, *, sqlite: bool) -> Prepared:
         record.secured,
         record.content_hash,
     )
-    document = (_json(record.images), _json(record.related), _json(record.front_matter))
+    document = (_json(record.images), _json(record.front_matter))
     return Prepared(
         id=record.id,
         published_at=record.published_at,

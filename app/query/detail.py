@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy import JSON, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from app.entries import related_entries
 from app.models import ARTICLE, DOCUMENT, SOURCE
 from app.query.filters import SUMMARY_COLUMNS, A, article_id, is_sqlite, summary_from_row
 from app.schemas import iso_z
 
 # One article's statements are built once: building one costs more than running it.
 ARTICLE_PK = select(A.pk).where(A.id == bindparam("article_id"))
-RELATED_ENTRIES = select(DOCUMENT.c.related).where(DOCUMENT.c.article_pk == bindparam("pk"))
+FRONT_MATTER = select(DOCUMENT.c.front_matter).where(DOCUMENT.c.article_pk == bindparam("pk"))
 RELATED_ROWS = select(*SUMMARY_COLUMNS).where(A.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -68,7 +69,7 @@ def _detail_select(sqlite: bool) -> Select[Any]:
     )
     detail_columns = (
         A.original_url, A.amp_url, A.cdn_amp_url, A.featured_content, A.secured,
-        A.ingested_at, A.updated_at, DOCUMENT.c.images, DOCUMENT.c.related, source_paths,
+        A.ingested_at, A.updated_at, DOCUMENT.c.images, DOCUMENT.c.front_matter, source_paths,
     )  # fmt: skip
     return (
         select(*SUMMARY_COLUMNS, *detail_columns)
@@ -93,10 +94,10 @@ def article_detail(session: Session, *, article_id: str) -> dict[str, Any] | Non
         ingested,
         updated,
         images,
-        related,
+        front_matter,
         paths,
     ) = row[base:]
-    related = related or []
+    related = related_entries(front_matter)
     found = _catalogue_rows(session, [_related_url(entry) for entry in related])
     detail = summary_from_row(row)
     detail.update(
@@ -119,7 +120,7 @@ def article_detail(session: Session, *, article_id: str) -> dict[str, Any] | Non
 
 def related_articles(session: Session, *, pk: int) -> list[dict[str, Any]]:
     """The article's related entries in file order: summaries where catalogued, else as given."""
-    related = session.execute(RELATED_ENTRIES, {"pk": pk}).scalar() or []
+    related = related_entries(session.execute(FRONT_MATTER, {"pk": pk}).scalar())
     found = _catalogue_rows(session, [_related_url(entry) for entry in related])
     items = []
     for entry in related:
