@@ -25,11 +25,6 @@ def article_pk(session: Session, *, article_id: str) -> int | None:
     return session.execute(ARTICLE_PK, {"article_id": article_id}).scalar()
 
 
-def _related_url(entry: dict[str, Any]) -> str | None:
-    url = entry.get("url")
-    return url.strip() if isinstance(url, str) else None
-
-
 def _catalogue_rows(session: Session, urls: Sequence[str | None]) -> dict[str, Any]:
     """Summary rows of the articles at these canonical URLs, by URL, in one query."""
     wanted = {u for u in urls if u}
@@ -39,23 +34,9 @@ def _catalogue_rows(session: Session, urls: Sequence[str | None]) -> dict[str, A
     return {row[1]: row for row in session.execute(RELATED_ROWS, {"ids": ids}) if row[1] in wanted}
 
 
-def _related_entry(entry: dict[str, Any], catalogue_id: str | None) -> dict[str, Any]:
-    provider = entry.get("provider")
-    return {
-        "id": catalogue_id,
-        "url": entry.get("url"),
-        "title": entry.get("title"),
-        "excerpt": entry.get("excerpt"),
-        "published_at": entry.get("published_at"),
-        "type": entry.get("type"),
-        "quality": entry.get("quality"),
-        "provider": (
-            {"name": provider.get("name"), "domain": provider.get("domain")}
-            if isinstance(provider, dict)
-            else None
-        ),
-        "images": entry.get("images") or [],
-    }
+def _with_id(entry: dict[str, Any], catalogue_id: str | None) -> dict[str, Any]:
+    """A shaped related entry (app/entries.py, its URL already trimmed) with its catalogue id."""
+    return {"id": catalogue_id, **entry}
 
 
 @cache
@@ -98,7 +79,7 @@ def article_detail(session: Session, *, article_id: str) -> dict[str, Any] | Non
         paths,
     ) = row[base:]
     related = related_entries(front_matter)
-    found = _catalogue_rows(session, [_related_url(entry) for entry in related])
+    found = _catalogue_rows(session, [entry["url"] for entry in related])
     detail = summary_from_row(row)
     detail.update(
         original_url=original_url,
@@ -106,7 +87,7 @@ def article_detail(session: Session, *, article_id: str) -> dict[str, Any] | Non
         cdn_amp_url=cdn_amp_url,
         images=images or [],
         related=[
-            _related_entry(entry, found[url][0] if (url := _related_url(entry)) in found else None)
+            _with_id(entry, found[url][0] if (url := entry["url"]) in found else None)
             for entry in related
         ],
         featured_content=featured,
@@ -121,12 +102,12 @@ def article_detail(session: Session, *, article_id: str) -> dict[str, Any] | Non
 def related_articles(session: Session, *, pk: int) -> list[dict[str, Any]]:
     """The article's related entries in file order: summaries where catalogued, else as given."""
     related = related_entries(session.execute(FRONT_MATTER, {"pk": pk}).scalar())
-    found = _catalogue_rows(session, [_related_url(entry) for entry in related])
+    found = _catalogue_rows(session, [entry["url"] for entry in related])
     items = []
     for entry in related:
-        row = found.get(_related_url(entry) or "")
+        row = found.get(entry["url"] or "")
         if row is not None:
             items.append({**summary_from_row(row), "in_catalogue": True})
         else:
-            items.append({**_related_entry(entry, None), "in_catalogue": False})
+            items.append({**_with_id(entry, None), "in_catalogue": False})
     return items
