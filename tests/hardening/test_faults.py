@@ -44,7 +44,7 @@ from tests.hardening.conftest import (
 )
 
 KILL_CORPUS = 10_000
-# When each kill lands: seconds after start (nothing committed yet, most likely), then
+# When each kill lands: seconds after start (by then the first batch is usually committed), then
 # seconds after the run's first new commit became visible.
 KILL_MOMENTS = (("after start", 0.8), *(("after a commit", d) for d in (0.0, 0.05, 0.12, 0.25)))
 PROBLEM = "application/problem+json"
