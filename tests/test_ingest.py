@@ -7,6 +7,8 @@ import os
 import random
 import re
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -213,6 +215,51 @@ def test_touched_but_identical_file_is_unchanged(database_url: str, tmp_path: Pa
     os.utime(path, ns=(1, 1))
     report = ingest_paths([tmp_path / "c"], database_url, workers=1)
     assert report.counts["unchanged"] == 5 and report.counts["updated"] == 0
+
+
+def test_stored_size_and_mtime_are_those_of_the_file_read(
+    database_url: str, tmp_path: Path
+) -> None:
+    # The parsers take them from the open file; a re-ingest skips a file only when they match.
+    generate_corpus(tmp_path / "c", 40, seed=12)
+    touched = sorted((tmp_path / "c").rglob("*.md"))[:3]
+    for number, path in enumerate(touched):
+        os.utime(path, ns=(10**18 + number, 10**18 + number))
+    ingest_paths([tmp_path / "c"], database_url, workers=2)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            stored = {
+                row.path: (row.size, row.mtime_ns)
+                for row in conn.execute(text("SELECT path, size, mtime_ns FROM source_file"))
+            }
+    finally:
+        engine.dispose()
+    on_disk = {
+        str(path): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in (tmp_path / "c").rglob("*.md")
+    }
+    assert stored == on_disk
+    assert {stored[str(path)][1] for path in touched} == {10**18, 10**18 + 1, 10**18 + 2}
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(database_url: str, tmp_path: Path) -> None:
+    # Opening a FIFO for reading blocks until something writes to it: the run must not.
+    generate_corpus(tmp_path / "c", 5, seed=13)
+    os.mkfifo(tmp_path / "c" / "pipe.md")
+    report_path = tmp_path / "report.json"
+    command = [sys.executable, "-m", "app", "ingest", str(tmp_path / "c"), "--workers", "2"]
+    done = subprocess.run(
+        [*command, "--database-url", database_url, "--report", str(report_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    report = orjson.loads(report_path.read_bytes())
+    assert report["counts"]["new"] == 5 and report["counts"]["rejected"] == 1
+    [error] = report["errors"]
+    assert error["path"].endswith("pipe.md") and "not a regular file" in error["reason"]
 
 
 def test_only_a_run_that_changes_the_catalogue_moves_its_version(

@@ -31,10 +31,10 @@ SUFFIXES = frozenset({".md", ".markdown", ".txt", ".yaml"})
 START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 TASK_CHUNK = 32
 LOOKUP_CHUNK = 1000  # paths asked of the catalogue at once
-# Chunks in flight per worker: enough to keep every worker busy, few enough to keep memory
-# flat however many files there are; more while the writer is still starting.
-AHEAD = 4
-AHEAD_AT_START = 32
+# Chunks in flight per worker: enough to keep every worker busy while the writer commits a
+# batch (or is still starting), few enough to keep memory flat however many files there are.
+# With 4 the workers ran dry during each commit and the 100k-file ingest took 1.5 s longer.
+AHEAD = 64
 _SQLITE_FILE = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<path>[^?]+)")
 
 
@@ -43,9 +43,7 @@ class FileTask:
     path: str
     rel_path: str
     display: str
-    size: int
-    mtime_ns: int
-    stored_hash: str | None
+    stored_hash: str | None  # the content hash stored for this path, if any
 
 
 Outcome = tuple[FileTask, ParseOutcome]
@@ -125,28 +123,25 @@ def file_tasks(
     paths: Sequence[Path], lookup: Lookup, on_unreadable: OnUnreadable, on_unchanged: OnUnchanged
 ) -> Iterator[FileTask]:
     """Files that need parsing; unchanged ones (same size and mtime as stored) are counted
-    and never read."""
+    and never read. Only stored files are looked at here: a new one is parsed anyway, and
+    its parser reads its size and mtime from the open file."""
     for chunk in chunks(walk(paths), LOOKUP_CHUNK):
         stored = lookup([path for path, _, _ in chunk])
         unchanged = 0
         for path, rel, display in chunk:
+            known = stored.get(path)
+            if known is None:
+                yield FileTask(path, rel, display, None)
+                continue
             try:
                 stat = os.stat(path)
             except OSError as exc:  # listed, but cannot be looked at (a dangling link, say)
                 on_unreadable(display, IngestError(f"cannot read file: {exc.strerror}"))
                 continue
-            known = stored.get(path)
-            if known and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            if (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
                 unchanged += 1
                 continue
-            yield FileTask(
-                path,
-                rel,
-                display,
-                stat.st_size,
-                stat.st_mtime_ns,
-                known.content_hash if known else None,
-            )
+            yield FileTask(path, rel, display, known.content_hash)
         if unchanged:
             on_unchanged(unchanged)
 
@@ -224,15 +219,9 @@ class FirstLoad:
     """
 
     def __init__(self, paths: Sequence[Path], workers: int, max_size: int) -> None:
-        self.unreadable: list[tuple[str, IngestError]] = []
         self.parsers = Parsers(workers, max_size, sqlite=True)
-        tasks = file_tasks(
-            paths,
-            lambda _paths: {},  # nothing is stored yet
-            lambda display, error: self.unreadable.append((display, error)),
-            lambda _count: None,
-        )
-        self.parsers.send(tasks, AHEAD_AT_START)
+        tasks = (FileTask(path, rel, display, None) for path, rel, display in walk(paths))
+        self.parsers.send(tasks)
 
     def close(self) -> None:
         self.parsers.close()

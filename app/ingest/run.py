@@ -97,8 +97,6 @@ class _Run:
         gc.freeze()  # what was imported since is long-lived too (see `Parsers`)
         with first.parsers as parsers:
             yield from parsers.results()
-        for display, error in first.unreadable:
-            self._reject(display, error)
 
     def load(
         self,
@@ -115,13 +113,14 @@ class _Run:
             if isinstance(outcome, IngestError):
                 self._reject(task.display, outcome)
                 continue
-            source = SourceInfo(task.path, task.rel_path, task.size, task.mtime_ns)
-            if outcome.content_hash == task.stored_hash:
+            source = SourceInfo(task.path, task.rel_path, outcome.size, outcome.mtime_ns)
+            prepared = outcome.prepared
+            if prepared.content_hash == task.stored_hash:
                 counts["unchanged"] += 1
                 touched.append(source)
                 continue
             counts["updated" if task.stored_hash else "new"] += 1
-            batch.append((source, outcome))
+            batch.append((source, prepared))
             if len(batch) >= batch_size:
                 self._flush(batch, touched, run, commit)
         self._flush(batch, touched, run, commit)

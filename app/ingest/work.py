@@ -10,8 +10,10 @@ import contextlib
 import ctypes
 import os
 import signal
+import stat
 import sys
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from app.ingest.parse import parse_article
 from app.ingest.record import ArticleRecord, IngestError
@@ -19,22 +21,59 @@ from app.ingest.rows import Prepared, prepare
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+# Opening a FIFO for reading would wait for a writer; without blocking it opens, and is refused.
+OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+
+
+class Parsed(NamedTuple):
+    """A parsed file's values, with the size and mtime of the bytes that were parsed."""
+
+    prepared: Prepared
+    size: int
+    mtime_ns: int
+
+
+Outcome = Parsed | IngestError
+
+
+def read_file(path: str, max_size: int) -> tuple[bytes, os.stat_result]:
+    """The bytes of one regular file, and its status as it was opened.
+
+    The size and mtime come from the open file itself, so they describe what was read
+    even when the file is replaced meanwhile, and cost no second look-up of the path.
+    """
+    try:
+        fd = os.open(path, OPEN_FLAGS)
+    except OSError as exc:
+        raise IngestError(f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise IngestError("cannot read file: not a regular file")
+        if status.st_size > max_size:
+            raise IngestError(
+                f"file is {status.st_size} bytes, larger than the limit of {max_size}"
+            )
+        # One read of the size known, plus one byte to see a file that grew since; reading
+        # with the limit as the length would allocate that much for every file.
+        parts, total, want = [], 0, status.st_size + 1
+        while True:
+            part = os.read(fd, want)
+            parts.append(part)
+            total += len(part)
+            if len(part) < want or total > max_size:  # the end, or past the limit
+                break
+            want = max_size + 1 - total
+    except OSError as exc:
+        raise IngestError(f"cannot read file: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    return (parts[0] if len(parts) == 1 else b"".join(parts)), status
 
 
 def read_and_parse(path: str, *, max_size: int = DEFAULT_MAX_FILE_SIZE) -> ArticleRecord:
     """Read one file and parse it; any failure is that file's IngestError."""
-    try:
-        size = os.stat(path).st_size
-        if size > max_size:
-            raise IngestError(f"file is {size} bytes, larger than the limit of {max_size}")
-        with open(path, "rb") as handle:
-            data = handle.read(max_size + 1)
-    except OSError as exc:
-        raise IngestError(f"cannot read file: {exc.strerror or exc}") from None
-    return parse_article(data, max_size=max_size)
-
-
-Outcome = Prepared | IngestError
+    return parse_article(read_file(path, max_size)[0], max_size=max_size)
 
 
 def parse_files(paths: Sequence[str], max_size: int, sqlite: bool) -> list[Outcome]:
@@ -42,7 +81,9 @@ def parse_files(paths: Sequence[str], max_size: int, sqlite: bool) -> list[Outco
     results: list[Outcome] = []
     for path in paths:
         try:
-            results.append(prepare(read_and_parse(path, max_size=max_size), sqlite=sqlite))
+            data, status = read_file(path, max_size)
+            prepared = prepare(parse_article(data, max_size=max_size), sqlite=sqlite)
+            results.append(Parsed(prepared, status.st_size, status.st_mtime_ns))
         except IngestError as exc:
             results.append(exc)
         except Exception as exc:  # the parser promises IngestError; never let one file stop a run
