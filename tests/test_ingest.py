@@ -243,6 +243,30 @@ def test_stored_size_and_mtime_are_those_of_the_file_read(
     assert {stored[str(path)][1] for path in touched} == {10**18, 10**18 + 1, 10**18 + 2}
 
 
+def test_documents_are_json_text_the_database_can_read(database_url: str, tmp_path: Path) -> None:
+    # SQLite's writer binds the JSON as UTF-8 bytes; stored as a blob, the database's own JSON
+    # functions would refuse it and text comparisons would never match.
+    generate_corpus(tmp_path / "c", 30, seed=14)
+    ingest_paths([tmp_path / "c"], database_url, workers=2)
+    sqlite = database_url.startswith("sqlite")
+    query = (
+        "SELECT a.title, typeof(d.front_matter) || ' ' || typeof(d.images), "
+        "json_extract(d.front_matter, '$.title'), json_array_length(d.images) "
+        if sqlite
+        else "SELECT a.title, 'text text', d.front_matter->>'title', json_array_length(d.images) "
+    ) + "FROM article a JOIN article_document d ON d.article_pk = a.pk"
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(query)).all()
+    finally:
+        engine.dispose()
+    assert len(rows) == 30
+    assert {row[1] for row in rows} == {"text text"}
+    assert all(row[2] == row[0] for row in rows)
+    assert all(row[3] >= 0 for row in rows) and any(row[3] > 0 for row in rows)
+
+
 def test_a_fifo_is_refused_without_waiting_for_a_writer(database_url: str, tmp_path: Path) -> None:
     # Opening a FIFO for reading blocks until something writes to it: the run must not.
     generate_corpus(tmp_path / "c", 5, seed=13)

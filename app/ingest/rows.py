@@ -53,7 +53,8 @@ class Prepared(NamedTuple):
     published_at: datetime  # naive UTC, for ranking duplicates
     content_hash: str
     article: tuple[Any, ...]  # ARTICLE_VALUES, in driver form
-    document: tuple[str, str]  # DOCUMENT_VALUES as JSON text
+    # DOCUMENT_VALUES as JSON: UTF-8 bytes for SQLite (stored as text, see sql.py), else text
+    document: tuple[bytes, bytes] | tuple[str, str]
     topics: tuple[tuple[str, str], ...]  # (lower-cased key, name) once per key
     provider: tuple[str, str]  # (lower-cased domain, name)
     search: tuple[str, ...]  # FTS5 (title, excerpt) or a one-item tsvector literal
@@ -101,7 +102,11 @@ def prepare(record: ArticleRecord, *, sqlite: bool) -> Prepared:
         record.secured,
         record.content_hash,
     )
-    document = (_json(record.images), _json(record.front_matter))
+    document = (
+        (orjson.dumps(record.images), orjson.dumps(record.front_matter))
+        if sqlite
+        else (_json(record.images), _json(record.front_matter))
+    )
     return Prepared(
         id=record.id,
         published_at=record.published_at,

@@ -101,7 +101,18 @@ def writer_statements(conn: Connection) -> dict[str, Statement]:
             .values({name: bindparam(name) for name in ARTICLE_UPDATE[:-1]}),
             ARTICLE_UPDATE,
         ),
-        "document": (insert(DOCUMENT), ("article_pk", *DOCUMENT_VALUES)),
+        "document": (
+            # The JSON comes as UTF-8 bytes, already the database's encoding: the cast stores
+            # them as text without a round trip through a Python string (decoded in the
+            # worker, encoded for the pipe, decoded here, encoded again to bind).
+            text(
+                "INSERT INTO article_document (article_pk, images, front_matter) "
+                "VALUES (:article_pk, CAST(:images AS TEXT), CAST(:front_matter AS TEXT))"
+            )
+            if sqlite
+            else insert(DOCUMENT),
+            ("article_pk", *DOCUMENT_VALUES),
+        ),
         "topic": (insert(ARTICLE_TOPIC), ("article_pk", "topic_key", "name")),
         "search": search,
         "document_delete": (
