@@ -19,6 +19,7 @@ from app.entries import related_entries
 from app.ingest import parse
 from app.ingest.parse import DEFAULT_MAX_SIZE, MAX_DEPTH, parse_article
 from app.ingest.record import ArticleRecord, IngestError, article_id
+from app.synth import generate_corpus
 from tests.hostile import GOOD, HOSTILE, LARGE, REASONS, good_with, write_hostile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,6 +137,24 @@ def test_every_corpus_file_parses_like_plain_pyyaml() -> None:
         assert record.url == (fm.get("webUrl") or fm["originalUrl"]).strip()
         assert record.title == fm["title"] and record.topics == fm["topics"]
         assert record.secured == "".join(fm["secured"].split())
+
+
+def test_synthetic_files_parse_like_plain_pyyaml(tmp_path: Path) -> None:
+    # The same check on generated files, which every machine has: the loader's own
+    # constructor and resolver give what PyYAML's safe loader gives, made JSON-safe.
+    generate_corpus(tmp_path, 300, seed=31)
+    paths = sorted(tmp_path.rglob("*.md"))
+    assert len(paths) == 300
+    for path in paths:
+        data = path.read_bytes()
+        assert parse_article(data).front_matter == json_safe(bare_front_matter(data)), path.name
+
+
+def test_loader_has_no_path_resolvers() -> None:
+    # Its descend/ascend_resolver hooks are no-ops, which is right only while no path
+    # resolver is registered (yaml.add_path_resolver on the loader or a base class).
+    assert parse._Loader.yaml_path_resolvers == {}
+    assert yaml.CSafeLoader.yaml_path_resolvers == {}
 
 
 # Hand-written fixtures
