@@ -173,13 +173,13 @@ class Parsers:
             initargs=(os.getpid(),),
         )
 
-    def send(self, tasks: Iterator[FileTask], ahead: int = AHEAD) -> None:
-        """Parse these tasks (after any sent before), keeping `ahead` chunks a worker queued."""
+    def send(self, tasks: Iterator[FileTask]) -> None:
+        """Parse these tasks (after any sent before), keeping AHEAD chunks a worker queued."""
         self._chunks = chunks(tasks, TASK_CHUNK)
-        self._fill(ahead)
+        self._fill()
 
-    def _fill(self, ahead: int) -> None:
-        while len(self._pending) < self.workers * ahead:
+    def _fill(self) -> None:
+        while len(self._pending) < self.workers * AHEAD:
             chunk = next(self._chunks, None)
             if chunk is None:
                 return
@@ -193,7 +193,7 @@ class Parsers:
             done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield from zip(self._pending.pop(future), future.result(), strict=True)
-            self._fill(AHEAD)
+            self._fill()
 
     def close(self) -> None:
         try:
