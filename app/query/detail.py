@@ -105,7 +105,7 @@ def related_articles(session: Session, *, pk: int) -> list[dict[str, Any]]:
     found = _catalogue_rows(session, [entry["url"] for entry in related])
     items = []
     for entry in related:
-        row = found.get(entry["url"] or "")
+        row = found.get(entry["url"])
         if row is not None:
             items.append({**summary_from_row(row), "in_catalogue": True})
         else:
