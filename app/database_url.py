@@ -5,7 +5,11 @@ Kept apart from the settings so that commands given `--database-url` never load 
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote
+
 DEFAULT_DATABASE_URL = "sqlite:///./data/catalogue.db"
+_SQLITE_FILE = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<path>[^?]+)")
 
 
 def normalise_database_url(url: str) -> str:
@@ -15,3 +19,18 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file behind a plain SQLite URL (no query string), as SQLAlchemy reads it; else None.
+
+    For the commands that look at a catalogue file before importing the database layer;
+    `app.db.sqlite_path` is the full answer for any URL.
+    """
+    match = _SQLITE_FILE.fullmatch(url)
+    if match is None:
+        return None
+    path = unquote(match["path"])
+    if path == ":memory:" or path.startswith("file:"):
+        return None
+    return path

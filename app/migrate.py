@@ -14,15 +14,13 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from app.models import FTS_TABLE
+from app.schema_facts import SCHEMA_REVISION
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 FTS5_SHADOW_SUFFIXES = ("", "_data", "_idx", "_content", "_docsize", "_config")
-# The newest revision in migrations/versions (tests/test_migrations.py checks it against
-# Alembic's own answer, so a new migration cannot forget to move it).
-SCHEMA_REVISION = "0003"
 VERSION_TABLE = "alembic_version"
 VERSION_SQL = text("SELECT version_num FROM alembic_version")
 

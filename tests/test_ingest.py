@@ -21,7 +21,9 @@ from sqlalchemy.engine import Engine
 
 from app.db import make_engine
 from app.entries import related_entries
+from app.ingest.files import StoredSource
 from app.ingest.run import ingest_paths
+from app.ingest.unchanged import Comparison
 from app.synth import generate_corpus
 from tests.catalogue import (
     article_count,
@@ -168,7 +170,9 @@ def test_overlapping_roots_take_each_file_once(database_url: str, tmp_path: Path
     assert second.counts["unchanged"] == 30 and second.counts["new"] == 0
 
 
-def test_first_load_looks_up_no_stored_file(database_url: str, tmp_path: Path) -> None:
+def test_first_load_looks_up_no_stored_file(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     generate_corpus(tmp_path / "c", 12, seed=7)
     lookups: list[str] = []
 
@@ -176,6 +180,14 @@ def test_first_load_looks_up_no_stored_file(database_url: str, tmp_path: Path) -
         if re.search(r"FROM source_file\s+WHERE source_file\.path IN", statement):
             lookups.append(statement)
 
+    # A SQLite catalogue's later runs look files up through sqlite3 (app.ingest.unchanged).
+    compared = Comparison.stored_sources
+
+    def comparison_spy(self: Comparison, paths: list[str]) -> dict[str, StoredSource]:
+        lookups.append("comparison")
+        return compared(self, paths)
+
+    monkeypatch.setattr(Comparison, "stored_sources", comparison_spy)
     event.listen(Engine, "before_cursor_execute", spy)
     try:
         first = ingest_paths([tmp_path / "c"], database_url, workers=1, batch_size=5)

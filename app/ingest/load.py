@@ -14,19 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, text, update
 from sqlalchemy.engine import Connection
 
 from app.ingest.bulk import drop_indexes, restore_indexes
+from app.ingest.files import StoredSource
 from app.ingest.names import refresh_names
-from app.ingest.parsers import StoredSource
+from app.ingest.plain_sql import DUPLICATES, SOURCES_UNDER_ROOT, sqlite_datetime, under_root
 from app.ingest.record import ArticleRecord, IngestError
-from app.ingest.rows import (
-    PUBLISHED_AT,
-    Prepared,
-    prepare,
-    sqlite_datetime,
-)
+from app.ingest.rows import PUBLISHED_AT, Prepared, prepare
 from app.ingest.sql import dialect_insert, writer_statements
 from app.models import ARTICLE, PROVIDER, SOURCE, STATE, TOPIC
 
@@ -240,12 +236,7 @@ class Loader:
         """Forget source files under `roots` that are gone; drop articles left with none."""
         gone: list[tuple[str, int]] = []
         for root in roots:
-            prefix = root.rstrip("/") + "/"
-            rows = self.conn.execute(
-                select(SOURCE.c.path, SOURCE.c.article_pk).where(
-                    (SOURCE.c.path == root) | (func.substr(SOURCE.c.path, 1, len(prefix)) == prefix)
-                )
-            )
+            rows = self.conn.execute(text(SOURCES_UNDER_ROOT), under_root(root))
             gone.extend((row.path, row.article_pk) for row in rows if not exists(row.path))
         if not gone:
             return 0
@@ -277,23 +268,8 @@ class Loader:
 
     def duplicates(self) -> list[dict[str, str]]:
         """Every canonical URL held by several files: which file won, which lost."""
-        groups = (
-            select(SOURCE.c.article_pk)
-            .group_by(SOURCE.c.article_pk)
-            .having(func.count() > 1)
-            .subquery()
-        )
-        rows = self.conn.execute(
-            select(ARTICLE.c.url, ARTICLE.c.source_path, SOURCE.c.rel_path)
-            .join(SOURCE, SOURCE.c.article_pk == ARTICLE.c.pk)
-            .where(ARTICLE.c.pk.in_(select(groups.c.article_pk)))
-            .order_by(ARTICLE.c.url, SOURCE.c.rel_path)
-        )
-        return [
-            {"url": row.url, "kept": row.source_path, "dropped": row.rel_path}
-            for row in rows
-            if row.rel_path != row.source_path
-        ]
+        rows = self.conn.execute(text(DUPLICATES))
+        return [{"url": url, "kept": kept, "dropped": dropped} for url, kept, dropped in rows]
 
     # -- internals -------------------------------------------------------------
 

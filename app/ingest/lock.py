@@ -1,4 +1,9 @@
-"""One writer at a time: a second ingest into the same catalogue waits, then refuses."""
+"""One writer at a time: a second ingest into the same catalogue waits, then refuses.
+
+Importing this module must stay cheap (no SQLAlchemy until a PostgreSQL lock is taken): an
+unchanged re-ingest of a SQLite catalogue takes the lock before it imports the database
+layer, and may finish without it.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,11 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
-
-from app.db import is_sqlite, sqlite_path
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 # An arbitrary constant naming "the newscat ingest" among PostgreSQL advisory locks.
 ADVISORY_LOCK_KEY = 0x6E657773636174
@@ -30,20 +34,28 @@ class CatalogueUnwritable(Exception):
 
 @contextmanager
 def writer_lock(engine: Engine, url: str, *, timeout: float) -> Iterator[None]:
+    from app.db import is_sqlite, sqlite_path
+
     if is_sqlite(url):
         path = sqlite_path(url)
         if path is None:
             yield
             return
-        with _file_lock(path.with_name(path.name + ".ingest-lock"), timeout=timeout):
+        with file_lock(lock_path(path), timeout=timeout):
             yield
         return
     with _advisory_lock(engine, timeout=timeout):
         yield
 
 
+def lock_path(database: os.PathLike[str] | str) -> Path:
+    """The file whose lock a SQLite catalogue's writer holds: beside the catalogue."""
+    path = Path(database)
+    return path.with_name(path.name + ".ingest-lock")
+
+
 @contextmanager
-def _file_lock(path: os.PathLike[str], *, timeout: float) -> Iterator[None]:
+def file_lock(path: os.PathLike[str], *, timeout: float) -> Iterator[None]:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
@@ -67,6 +79,9 @@ def _file_lock(path: os.PathLike[str], *, timeout: float) -> Iterator[None]:
 
 @contextmanager
 def _advisory_lock(engine: Engine, *, timeout: float) -> Iterator[None]:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
     # A session-level lock on a connection of its own: PostgreSQL drops it if we die.
     with engine.connect() as conn:
         wait = f"{max(1, int(timeout * 1000))}ms"

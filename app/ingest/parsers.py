@@ -1,155 +1,41 @@
-"""Finding the files to ingest and parsing them in parallel processes.
+"""Parsing the files to ingest in parallel processes.
 
-Importing this module must stay cheap (no SQLAlchemy): on a first load the ingest starts its
-parser processes with it before it opens the catalogue, so that they parse while the writer
-is still importing the database layer and creating the schema (most of a small ingest).
+Importing this module must stay cheap (no SQLAlchemy; the parser and the process pool only
+once parsing starts): on a first load the ingest starts its parser processes before it
+opens the catalogue, so that they parse while the writer is still importing the database
+layer and creating the schema (most of a small ingest), and an unchanged re-ingest never
+needs them at all.
 """
 
 from __future__ import annotations
 
 import gc
 import os
-import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
-from itertools import islice
-from multiprocessing import get_context
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
-from app.ingest.record import IngestError
-from app.ingest.work import Outcome as ParseOutcome
-from app.ingest.work import die_with_parent, parse_files
+from app.database_url import sqlite_file
+from app.ingest.files import FileTask, chunks, walk
 
-SUFFIXES = frozenset({".md", ".markdown", ".txt", ".yaml"})
+if TYPE_CHECKING:
+    from app.ingest.work import Outcome as ParseOutcome
+
 # Forked workers start at once with the parser already imported; a spawned one starts a
 # new interpreter and imports it again (and the command's own modules: about 0.2 s each).
 # The pool forks them all before its own threads start; they only parse, never touching a
 # connection, lock or thread they inherit.
 START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 TASK_CHUNK = 32
-LOOKUP_CHUNK = 1000  # paths asked of the catalogue at once
 # Chunks in flight per worker: enough to keep every worker busy while the writer commits a
 # batch (or is still starting), few enough to keep memory flat however many files there are.
 # With 4 the workers ran dry during each commit and the 100k-file ingest took 1.5 s longer.
 AHEAD = 64
-_SQLITE_FILE = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<path>[^?]+)")
 
 
-@dataclass(slots=True)
-class FileTask:
-    path: str
-    rel_path: str
-    display: str
-    stored_hash: str | None  # the content hash stored for this path, if any
-
-
-Outcome = tuple[FileTask, ParseOutcome]
-
-
-@dataclass(slots=True)
-class StoredSource:
-    """What the catalogue holds of a file."""
-
-    size: int
-    mtime_ns: int
-    content_hash: str
-    article_pk: int
-
-
-# The stored files among these paths; what to do with a file that cannot be read; a count of
-# unchanged files.
-Lookup = Callable[[list[str]], Mapping[str, StoredSource]]
-OnUnreadable = Callable[[str, IngestError], None]
-OnUnchanged = Callable[[int], None]
-
-
-def walk(paths: Sequence[Path]) -> Iterator[tuple[str, str, str]]:
-    """(absolute path, path relative to its root, path to show) of every article file.
-
-    Each file comes once, under the first root that holds it. Only where roots overlap
-    are the paths remembered to make sure of that (a million paths would cost 100 MiB).
-    """
-    roots = [os.path.abspath(root) for root in paths]
-    seen: set[str] = set()
-    overlapping = _overlapping(roots)
-
-    def first_time(path: str) -> bool:
-        if not overlapping:
-            return True
-        if path in seen:
-            return False
-        seen.add(path)
-        return True
-
-    for root, absolute in zip(paths, roots, strict=True):
-        if os.path.isfile(absolute):
-            if first_time(absolute):
-                yield absolute, os.path.basename(absolute), str(root)
-            continue
-        for directory, subdirs, files in os.walk(absolute):
-            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-            # Each directory's prefixes are joined once, not once per file.
-            rel_dir = directory[len(absolute) + 1 :].replace(os.sep, "/")
-            full_prefix = os.path.join(directory, "")
-            rel_prefix = f"{rel_dir}/" if rel_dir else ""
-            display_prefix = os.path.join(str(root), rel_dir, "")
-            for name in sorted(files):
-                dot = name.rfind(".")  # where os.path.splitext finds the suffix
-                if name.startswith(".") or dot < 0 or name[dot:].lower() not in SUFFIXES:
-                    continue
-                full = full_prefix + name
-                if first_time(full):
-                    yield full, rel_prefix + name, display_prefix + name
-
-
-def _overlapping(roots: Sequence[str]) -> bool:
-    """Whether a root is given twice or lies inside another root."""
-    unique = set(roots)
-    if len(unique) < len(roots):
-        return True
-    for root in roots:
-        parent, current = os.path.dirname(root), root
-        while parent != current:
-            if parent in unique:
-                return True
-            parent, current = os.path.dirname(parent), parent
-    return False
-
-
-def file_tasks(
-    paths: Sequence[Path], lookup: Lookup, on_unreadable: OnUnreadable, on_unchanged: OnUnchanged
-) -> Iterator[FileTask]:
-    """Files that need parsing; unchanged ones (same size and mtime as stored) are counted
-    and never read. Only stored files are looked at here: a new one is parsed anyway, and
-    its parser reads its size and mtime from the open file."""
-    for chunk in chunks(walk(paths), LOOKUP_CHUNK):
-        stored = lookup([path for path, _, _ in chunk])
-        unchanged = 0
-        for path, rel, display in chunk:
-            known = stored.get(path)
-            if known is None:
-                yield FileTask(path, rel, display, None)
-                continue
-            try:
-                stat = os.stat(path)
-            except OSError as exc:  # listed, but cannot be looked at (a dangling link, say)
-                on_unreadable(display, IngestError(f"cannot read file: {exc.strerror}"))
-                continue
-            if (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-                unchanged += 1
-                continue
-            yield FileTask(path, rel, display, known.content_hash)
-        if unchanged:
-            on_unchanged(unchanged)
-
-
-def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
+Outcome: TypeAlias = "tuple[FileTask, ParseOutcome]"
 
 
 class Parsers:
@@ -165,6 +51,12 @@ class Parsers:
         self.workers, self.max_size, self.sqlite = workers, max_size, sqlite
         self._pending: dict[Future[list[ParseOutcome]], list[FileTask]] = {}
         self._chunks: Iterator[list[FileTask]] = iter(())
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        from app.ingest.work import die_with_parent, parse_files
+
+        self._parse = parse_files
         gc.freeze()
         self._pool = ProcessPoolExecutor(
             workers,
@@ -184,7 +76,7 @@ class Parsers:
             if chunk is None:
                 return
             paths = [task.path for task in chunk]
-            future = self._pool.submit(parse_files, paths, self.max_size, self.sqlite)
+            future = self._pool.submit(self._parse, paths, self.max_size, self.sqlite)
             self._pending[future] = chunk
 
     def results(self) -> Iterator[Outcome]:
@@ -231,9 +123,9 @@ def start_first_load(
     paths: Sequence[Path], database_url: str, workers: int, max_size: int
 ) -> FirstLoad | None:
     """Start parsing now when the catalogue is a SQLite file that does not exist yet."""
-    match = _SQLITE_FILE.fullmatch(database_url)
-    if workers <= 1 or match is None or match["path"] == ":memory:":
+    database = sqlite_file(database_url)
+    if workers <= 1 or database is None:
         return None
-    if os.path.exists(match["path"]) or not all(os.path.exists(p) for p in paths) or not paths:
+    if os.path.exists(database) or not all(os.path.exists(p) for p in paths) or not paths:
         return None
     return FirstLoad(paths, workers, max_size)

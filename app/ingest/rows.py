@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from app.ingest.plain_sql import sqlite_datetime
 from app.ingest.record import ArticleRecord
 from app.search import fts5_document, tsvector_literal
 
@@ -117,8 +118,3 @@ def prepare(record: ArticleRecord, *, sqlite: bool) -> Prepared:
         provider=(provider_key, record.provider_name),
         search=search,
     )
-
-
-def sqlite_datetime(value: datetime) -> str:
-    """The text form SQLAlchemy's SQLite DateTime type stores (and so compares against)."""
-    return value.isoformat(sep=" ", timespec="microseconds")

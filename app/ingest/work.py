@@ -15,11 +15,11 @@ import sys
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from app.ingest.files import DEFAULT_MAX_FILE_SIZE
 from app.ingest.parse import parse_article
 from app.ingest.record import ArticleRecord, IngestError
 from app.ingest.rows import Prepared, prepare
 
-DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 # Opening a FIFO for reading would wait for a writer; without blocking it opens, and is refused.
 OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)

@@ -1,0 +1,37 @@
+"""The ingest's statements that run without SQLAlchemy too, as plain SQL text.
+
+An unchanged re-ingest runs them through the standard library's sqlite3 (see
+`app.ingest.unchanged`), the regular run through SQLAlchemy's `text()`: both bind the same
+`:name` parameters, so each statement is written once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+# Every file whose canonical URL another file holds too and won: (url, kept, dropped).
+DUPLICATES = """
+SELECT a.url, a.source_path, s.rel_path
+FROM article AS a JOIN source_file AS s ON s.article_pk = a.pk
+WHERE a.pk IN (SELECT article_pk FROM source_file GROUP BY article_pk HAVING count(*) > 1)
+  AND s.rel_path <> a.source_path
+ORDER BY a.url, s.rel_path
+"""
+
+# The stored files at or under one root: (path, article_pk). `:prefix` is the root with
+# one trailing "/", `:length` its length.
+SOURCES_UNDER_ROOT = """
+SELECT path, article_pk FROM source_file
+WHERE path = :root OR substr(path, 1, :length) = :prefix
+"""
+
+
+def under_root(root: str) -> dict[str, str | int]:
+    """The parameters of `SOURCES_UNDER_ROOT` for one root."""
+    prefix = root.rstrip("/") + "/"
+    return {"root": root, "prefix": prefix, "length": len(prefix)}
+
+
+def sqlite_datetime(value: datetime) -> str:
+    """The text form SQLAlchemy's SQLite DateTime type stores (and so compares against)."""
+    return value.isoformat(sep=" ", timespec="microseconds")

@@ -1,0 +1,24 @@
+"""What code without SQLAlchemy must know of the catalogue's schema.
+
+An unchanged re-ingest checks a SQLite catalogue through the standard library alone (see
+`app.ingest.unchanged`). Tests check these against Alembic's history (test_migrations.py) and
+the models (test_unchanged.py), so a migration or a new index cannot leave them behind.
+"""
+
+from __future__ import annotations
+
+# The newest revision in migrations/versions.
+SCHEMA_REVISION = "0003"
+# The article indexes a first load drops and builds again at its end (app.ingest.bulk).
+ARTICLE_INDEX_NAMES = frozenset(
+    {
+        "ix_article_category",
+        "ix_article_heat_id",
+        "ix_article_provider_key_published_at",
+        "ix_article_published",
+        "ix_article_published_at_id",
+        "ix_article_quality_id",
+        "ix_article_removed",
+        "ix_article_type",
+    }
+)
