@@ -249,6 +249,8 @@ def demo(
     database_url: DatabaseOption = None,
 ) -> None:
     """Make a sample corpus if absent, ingest it into SQLite, and serve it."""
+    from app.ingest.files import DEFAULT_MAX_FILE_SIZE
+    from app.ingest.parsers import start_first_load
     from app.ingest.run import ingest_paths
     from app.synth import generate_corpus
 
@@ -256,7 +258,9 @@ def demo(
     if not directory.exists() or not any(directory.iterdir()):
         written = generate_corpus(directory, count, seed=0)
         typer.echo(f"wrote {written} demo article files to {directory}")
-    result = ingest_paths([directory], url)
+    # As `ingest` does: a new catalogue's files parse while the database layer loads.
+    first_load = start_first_load([directory], url, os.cpu_count() or 1, DEFAULT_MAX_FILE_SIZE)
+    result = ingest_paths([directory], url, first_load=first_load)
     typer.echo(result.summary())
     if serve_it:
         typer.echo(f"serving on http://{host}:{port} (API docs at http://{host}:{port}/docs)")

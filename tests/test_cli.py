@@ -22,6 +22,7 @@ from tests.catalogue import article_count, canonical_dump, integrity_problems
 from tests.hostile import write_hostile
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_help_lists_every_command() -> None:
@@ -260,3 +261,17 @@ def test_parser_workers_die_with_a_killed_ingest(database_url: str, tmp_path: Pa
         process.wait(30)
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == []
+
+
+def test_demo_builds_its_catalogue_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    command = [sys.executable, "-m", "app", "demo", "--directory", str(tmp_path / "d")]
+    command += ["--count", "25", "--no-serve", "--database-url", url]
+    first = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert first.returncode == 0, first.stderr
+    assert "wrote 25 demo article files" in first.stdout
+    assert "25 new, 0 updated, 0 unchanged" in first.stdout
+    assert article_count(url) == 25 and integrity_problems(url) == []
+    again = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert again.returncode == 0, again.stderr
+    assert "wrote" not in again.stdout and "0 new, 0 updated, 25 unchanged" in again.stdout
