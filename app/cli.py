@@ -36,13 +36,16 @@ DatabaseOption = Annotated[
 ]
 
 
-def _database_error() -> type[Exception]:
+def _database_error() -> tuple[type[Exception], ...]:
     # Imported only when an error is being handled: where the ingest's parser processes are
     # spawned, they import this module again as their __main__, and SQLAlchemy would cost
-    # each of them a large share of its start-up.
+    # each of them a large share of its start-up. An unchanged re-ingest of a SQLite
+    # catalogue speaks to it through sqlite3 alone (app.ingest.unchanged).
+    import sqlite3
+
     from sqlalchemy.exc import SQLAlchemyError
 
-    return SQLAlchemyError
+    return SQLAlchemyError, sqlite3.Error
 
 
 def _database_url(option: str | None) -> str:

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from app.cli import app
 from app.database_url import sqlite_file
 from app.db import is_sqlite, sqlite_path
-from app.ingest import job
+from app.ingest import job, unchanged
 from app.ingest.files import StoredSource
 from app.ingest.load import Loader
 from app.ingest.run import ingest_paths
@@ -268,3 +270,21 @@ def test_sqlite_file_agrees_with_the_database_layer(url: str) -> None:
         assert is_sqlite(url) and Path(found) == sqlite_path(url)
     elif "?" not in url:
         assert not is_sqlite(url) or sqlite_path(url) is None
+
+
+def test_a_catalogue_another_program_holds_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus, url = _catalogue(tmp_path)
+    before = _state(url)
+    monkeypatch.setattr(unchanged, "BUSY_TIMEOUT_MS", 50)
+    other = sqlite3.connect(tmp_path / "catalogue.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another program's write transaction
+        result = CliRunner().invoke(app, ["ingest", str(corpus), "--database-url", url])
+    finally:
+        other.close()
+    assert result.exit_code == 2, result.output
+    assert "newscat: cannot use the catalogue at" in result.output
+    assert "database is locked" in result.output
+    assert _state(url) == before

@@ -73,7 +73,7 @@ def ingest_paths(
                 lock_held=lock_held,
             )
 
-        database = None if dry_run or first_load else sqlite_file(database_url)
+        database = None if dry_run or first_load is not None else sqlite_file(database_url)
         if database is None or not os.path.isfile(database):
             regular()
             return report
