@@ -59,6 +59,8 @@ class Comparison:
             return None
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # As app.db's writers: in WAL mode a commit then waits for no fsync.
+            conn.execute("PRAGMA synchronous = NORMAL")
             (journal_mode,) = conn.execute("PRAGMA journal_mode").fetchone()
             revision, names_dirty, has_sources, indexes = conn.execute(QUALIFIES).fetchone()
         except sqlite3.Error:
