@@ -87,9 +87,13 @@ class Comparison:
     def anything_gone(self, roots: Sequence[str]) -> bool:
         """Whether a stored file under these (absolute) roots no longer exists."""
         for root in roots:
-            rows = self.conn.execute(SOURCES_UNDER_ROOT, under_root(root)).fetchall()
-            if not all(os.path.exists(path) for path, _ in rows):
-                return True
+            # Streamed, not fetched: a million paths would cost a hundred MiB.
+            rows = self.conn.execute(SOURCES_UNDER_ROOT, under_root(root))
+            try:
+                if not all(os.path.exists(path) for path, _ in rows):
+                    return True
+            finally:
+                rows.close()
         return False
 
     def finish(self, report: IngestReport) -> None:
