@@ -20,7 +20,13 @@ from sqlalchemy.engine import Connection
 from app.ingest.bulk import drop_indexes, restore_indexes
 from app.ingest.files import StoredSource
 from app.ingest.names import refresh_names
-from app.ingest.plain_sql import DUPLICATES, SOURCES_UNDER_ROOT, sqlite_datetime, under_root
+from app.ingest.plain_sql import (
+    DUPLICATES,
+    SOURCES_UNDER_ROOT,
+    duplicate_entries,
+    sqlite_datetime,
+    under_root,
+)
 from app.ingest.record import ArticleRecord, IngestError
 from app.ingest.rows import PUBLISHED_AT, Prepared, prepare
 from app.ingest.sql import dialect_insert, writer_statements
@@ -268,8 +274,7 @@ class Loader:
 
     def duplicates(self) -> list[dict[str, str]]:
         """Every canonical URL held by several files: which file won, which lost."""
-        rows = self.conn.execute(text(DUPLICATES))
-        return [{"url": url, "kept": kept, "dropped": dropped} for url, kept, dropped in rows]
+        return duplicate_entries(self.conn.execute(text(DUPLICATES)))
 
     # -- internals -------------------------------------------------------------
 

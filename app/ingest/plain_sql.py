@@ -7,7 +7,9 @@ An unchanged re-ingest runs them through the standard library's sqlite3 (see
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 # Every file whose canonical URL another file holds too and won: (url, kept, dropped).
 DUPLICATES = """
@@ -24,6 +26,11 @@ SOURCES_UNDER_ROOT = """
 SELECT path, article_pk FROM source_file
 WHERE path = :root OR substr(path, 1, :length) = :prefix
 """
+
+
+def duplicate_entries(rows: Iterable[Any]) -> list[dict[str, str]]:
+    """The rows of `DUPLICATES` as the ingest report lists them."""
+    return [{"url": url, "kept": kept, "dropped": dropped} for url, kept, dropped in rows]
 
 
 def under_root(root: str) -> dict[str, str | int]:

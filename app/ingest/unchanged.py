@@ -23,7 +23,13 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from app.ingest.files import StoredSource
-from app.ingest.plain_sql import DUPLICATES, SOURCES_UNDER_ROOT, sqlite_datetime, under_root
+from app.ingest.plain_sql import (
+    DUPLICATES,
+    SOURCES_UNDER_ROOT,
+    duplicate_entries,
+    sqlite_datetime,
+    under_root,
+)
 from app.ingest.report import IngestReport
 from app.schema_facts import ARTICLE_INDEX_NAMES, SCHEMA_REVISION
 
@@ -36,10 +42,9 @@ SELECT
     (SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'article')
 """
 STORED = "SELECT path, size, mtime_ns, content_hash, article_pk FROM source_file WHERE path IN "
-# What the regular run writes when it changed nothing: the run's number and its time.
-FINISH = """
-UPDATE catalogue_state SET run_counter = run_counter + 1, names_dirty = 0, last_ingest_at = :now
-"""
+# What the regular run writes when it changed nothing: the run's number and its time (the
+# names are fresh, or the catalogue would not qualify).
+FINISH = "UPDATE catalogue_state SET run_counter = run_counter + 1, last_ingest_at = :now"
 
 
 class Comparison:
@@ -100,10 +105,7 @@ class Comparison:
         """End a run that changed nothing, as the regular run would."""
         now = datetime.now(UTC).replace(tzinfo=None)
         self.conn.execute(FINISH, {"now": sqlite_datetime(now)})
-        duplicates = self.conn.execute(DUPLICATES).fetchall()
-        report.set_duplicates(
-            [{"url": url, "kept": kept, "dropped": dropped} for url, kept, dropped in duplicates]
-        )
+        report.set_duplicates(duplicate_entries(self.conn.execute(DUPLICATES)))
 
     def close(self) -> None:
         self.conn.close()
