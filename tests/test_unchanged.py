@@ -64,14 +64,20 @@ class Runs:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.regular = 0
+        self.compared = 0  # comparisons that qualified
         self.finished_early = 0
         self.looked_up: list[str] = []
-        run_job, finish = job.run_job, Comparison.finish
+        run_job, finish, open_comparison = job.run_job, Comparison.finish, Comparison.open
         compared, loaded = Comparison.stored_sources, Loader.stored_sources
 
         def counting_job(*args: Any, **kwargs: Any) -> None:
             self.regular += 1
             run_job(*args, **kwargs)
+
+        def counting_open(database: str) -> Comparison | None:
+            comparison = open_comparison(database)
+            self.compared += comparison is not None
+            return comparison
 
         def counting_finish(comparison: Comparison, report: Any) -> None:
             self.finished_early += 1
@@ -86,6 +92,7 @@ class Runs:
             return loaded(loader, paths)
 
         monkeypatch.setattr(job, "run_job", counting_job)
+        monkeypatch.setattr(Comparison, "open", staticmethod(counting_open))
         monkeypatch.setattr(Comparison, "finish", counting_finish)
         monkeypatch.setattr(Comparison, "stored_sources", comparison_lookup)
         monkeypatch.setattr(Loader, "stored_sources", loader_lookup)
@@ -211,7 +218,7 @@ def test_a_catalogue_the_regular_run_would_mend_takes_the_regular_run(
 
     again = ingest_paths([corpus], url, workers=1)
 
-    assert (runs.regular, runs.finished_early) == (1, 0)
+    assert (runs.compared, runs.regular, runs.finished_early) == (0, 1, 0)
     assert again.counts["unchanged"] == 12
     assert _state(url)["names_dirty"] == 0
     assert article_indexes(url) >= ARTICLE_INDEX_NAMES
@@ -227,7 +234,10 @@ def test_an_empty_catalogue_takes_the_regular_run(tmp_path: Path, runs: Runs) ->
 
     first = ingest_paths([corpus], url, workers=1)
 
-    assert (runs.regular, runs.finished_early, first.counts["new"]) == (1, 0, 5)
+    assert (runs.compared, runs.regular, runs.finished_early) == (0, 1, 0)
+    assert first.counts["new"] == 5
+    again = ingest_paths([corpus], url, workers=1)  # the control: now it qualifies
+    assert (runs.compared, runs.finished_early, again.counts["unchanged"]) == (1, 1, 5)
 
 
 def test_unchanged_cli_run_imports_no_database_layer_or_parser(tmp_path: Path) -> None:
@@ -266,9 +276,11 @@ def test_unchanged_cli_run_imports_no_database_layer_or_parser(tmp_path: Path) -
 )
 def test_sqlite_file_agrees_with_the_database_layer(url: str) -> None:
     found = sqlite_file(url)
-    if found is not None:  # only plain URLs are answered; the rest go the regular way
+    if "?" in url:  # only plain URLs are answered; the rest go the regular way
+        assert found is None
+    elif found is not None:
         assert is_sqlite(url) and Path(found) == sqlite_path(url)
-    elif "?" not in url:
+    else:
         assert not is_sqlite(url) or sqlite_path(url) is None
 
 
