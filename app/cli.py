@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 import typer
 
 from app.database_url import normalise_database_url
@@ -191,6 +190,8 @@ def stats(database_url: DatabaseOption = None) -> None:
         raise _fail(f"cannot read {_safe(url)}: {_first_line(exc)}") from None
     finally:
         engine.dispose()
+    import orjson
+
     typer.echo(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
 
 

@@ -6,7 +6,6 @@ from sqlalchemy.engine import Connection
 from app import models  # noqa: F401  (registers the tables on the metadata)
 from app.db import make_engine, metadata
 from app.migrate import is_managed_elsewhere
-from app.settings import get_settings
 
 config = context.config
 
@@ -33,7 +32,11 @@ def run_online() -> None:
     if connection is not None:
         run(connection)
         return
-    url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:  # run by the alembic command itself; newscat passes its connection
+        from app.settings import get_settings
+
+        url = get_settings().database_url
     engine = make_engine(url)
     try:
         with engine.connect() as conn:

@@ -13,7 +13,6 @@ import gc
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -21,6 +20,8 @@ from app.database_url import sqlite_file
 from app.ingest.files import FileTask, chunks, walk
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from app.ingest.work import Outcome as ParseOutcome
 
 # Forked workers start at once with the parser already imported; a spawned one starts a
@@ -81,6 +82,8 @@ class Parsers:
 
     def results(self) -> Iterator[Outcome]:
         """Every sent task with its outcome, in the order they finish."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
         while self._pending:
             done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
             for future in done:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from app.ingest.record import IngestError
 
 
@@ -42,6 +40,8 @@ class IngestReport:
         self.counts["duplicates"] = len(duplicates)
 
     def to_json(self) -> bytes:
+        import orjson
+
         body = {"counts": self.counts, "errors": self.errors, "duplicates": self.duplicates}
         return orjson.dumps(body, option=orjson.OPT_INDENT_2)
 
