@@ -118,3 +118,28 @@ def test_related_entries_survive_a_downgrade_and_an_upgrade(empty_database_url: 
         assert related_entries(stored) == related
     finally:
         engine.dispose()
+
+
+def test_alembics_own_command_takes_the_catalogue_from_the_settings(tmp_path: Path) -> None:
+    """`alembic upgrade head` run by hand (as when writing a migration) migrates the
+    catalogue that DATABASE_URL names; newscat itself hands Alembic its connection."""
+    import os
+    import subprocess
+    import sys
+
+    database = tmp_path / "by-hand.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{database}"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        with engine.connect() as conn:
+            assert current_revision(conn) == head_revision()
+    finally:
+        engine.dispose()

@@ -255,7 +255,8 @@ def test_unchanged_cli_run_imports_no_database_layer_or_parser(tmp_path: Path) -
         assert "0 new, 0 updated, 12 unchanged" in done.stdout
         imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
         assert "sqlite3" in imported  # the measurement sees what it should
-        heavy = {"sqlalchemy", "sqlmodel", "alembic", "yaml", "multiprocessing", "pydantic"}
+        heavy = {"sqlalchemy", "sqlmodel", "alembic", "yaml", "pydantic", "orjson"}
+        heavy |= {"multiprocessing", "concurrent"}  # the parser processes
         assert not heavy & {name.split(".")[0] for name in imported}
 
 
