@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -120,24 +123,21 @@ def test_related_entries_survive_a_downgrade_and_an_upgrade(empty_database_url: 
         engine.dispose()
 
 
-def test_alembics_own_command_takes_the_catalogue_from_the_settings(tmp_path: Path) -> None:
+def test_alembics_own_command_takes_the_catalogue_from_the_settings(
+    empty_database_url: str,
+) -> None:
     """`alembic upgrade head` run by hand (as when writing a migration) migrates the
     catalogue that DATABASE_URL names; newscat itself hands Alembic its connection."""
-    import os
-    import subprocess
-    import sys
-
-    database = tmp_path / "by-hand.db"
     done = subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"],
         cwd=Path(__file__).resolve().parents[1],
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{database}"},
+        env={**os.environ, "DATABASE_URL": empty_database_url},
         capture_output=True,
         text=True,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    engine = make_engine(f"sqlite:///{database}")
+    engine = make_engine(empty_database_url)
     try:
         with engine.connect() as conn:
             assert current_revision(conn) == head_revision()

@@ -256,7 +256,7 @@ def test_unchanged_cli_run_imports_no_database_layer_or_parser(tmp_path: Path) -
         imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
         assert "sqlite3" in imported  # the measurement sees what it should
         heavy = {"sqlalchemy", "sqlmodel", "alembic", "yaml", "pydantic", "orjson"}
-        heavy |= {"multiprocessing", "concurrent"}  # the parser processes
+        heavy |= {"multiprocessing", "concurrent"}  # the parser pool
         assert not heavy & {name.split(".")[0] for name in imported}
 
 
