@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from app.db import make_engine
+from app.ingest.template import CACHE_DIR_ENV
 from app.migrate import upgrade
 from tests.catalogue import (
     ADMIN_URL,
@@ -47,6 +48,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if only is not None:
             backends = tuple(b for b in backends if b in only.args)
         metafunc.parametrize("backend", backends, scope="session")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _template_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """New catalogues' schema template (app.ingest.template) lives in the run's temp dir,
+    for the commands the tests start too: never in the user's cache."""
+    path = tmp_path_factory.mktemp("cache")
+    before = os.environ.get(CACHE_DIR_ENV)
+    os.environ[CACHE_DIR_ENV] = str(path)
+    yield path
+    if before is None:
+        del os.environ[CACHE_DIR_ENV]
+    else:
+        os.environ[CACHE_DIR_ENV] = before
 
 
 @pytest.fixture(scope="session")

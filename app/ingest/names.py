@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 
-from app.models import ARTICLE, ARTICLE_TOPIC, PROVIDER, TOPIC
+from app.ingest.plain_sql import PROVIDER_SPELLINGS, TOPIC_SPELLINGS, most_common
+from app.models import PROVIDER, TOPIC
 
 
 def refresh_names(conn: Connection) -> tuple[set[str], set[str]]:
     """Recompute the topic and provider tables; returns their keys."""
-    topic_names = _most_common(
-        conn.execute(
-            select(ARTICLE_TOPIC.c.topic_key, ARTICLE_TOPIC.c.name, func.count()).group_by(
-                ARTICLE_TOPIC.c.topic_key, ARTICLE_TOPIC.c.name
-            )
-        )
-    )
-    provider_names = _most_common(
-        conn.execute(
-            select(ARTICLE.c.provider_key, ARTICLE.c.provider_name, func.count()).group_by(
-                ARTICLE.c.provider_key, ARTICLE.c.provider_name
-            )
-        )
-    )
+    topic_names = most_common(conn.execute(text(TOPIC_SPELLINGS)))
+    provider_names = most_common(conn.execute(text(PROVIDER_SPELLINGS)))
     _sync(conn, TOPIC, topic_names, extra=lambda key: {})
     _sync(conn, PROVIDER, provider_names, extra=lambda key: {"domain": key})
     return set(topic_names), set(provider_names)
@@ -52,14 +39,3 @@ def _sync(
     ]
     if missing:
         conn.execute(insert(table), missing)
-
-
-def _most_common(rows: Iterable[Any]) -> dict[str, str]:
-    counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for key, name, count in rows:
-        counts[key][name] += count
-    # Most frequent first; among equals the smallest, so the result never depends on order.
-    return {
-        key: min(names.items(), key=lambda item: (-item[1], item[0]))[0]
-        for key, names in counts.items()
-    }

@@ -7,6 +7,7 @@ An unchanged re-ingest runs them through the standard library's sqlite3 (see
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,24 @@ SOURCES_UNDER_ROOT = """
 SELECT path, article_pk FROM source_file
 WHERE path = :root OR substr(path, 1, :length) = :prefix
 """
+
+# How often each spelling of each topic and provider is used: (key, name, count).
+TOPIC_SPELLINGS = "SELECT topic_key, name, count(*) FROM article_topic GROUP BY topic_key, name"
+PROVIDER_SPELLINGS = (
+    "SELECT provider_key, provider_name, count(*) FROM article GROUP BY provider_key, provider_name"
+)
+
+
+def most_common(rows: Iterable[Any]) -> dict[str, str]:
+    """The display name of each key in `*_SPELLINGS` rows: its most used spelling."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for key, name, count in rows:
+        counts[key][name] += count
+    # Most frequent first; among equals the smallest, so the result never depends on order.
+    return {
+        key: min(names.items(), key=lambda item: (-item[1], item[0]))[0]
+        for key, names in counts.items()
+    }
 
 
 def duplicate_entries(rows: Iterable[Any]) -> list[dict[str, str]]:

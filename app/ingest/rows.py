@@ -47,6 +47,19 @@ ARTICLE_VALUES = (
 )
 PUBLISHED_AT = ARTICLE_VALUES.index("published_at")
 DOCUMENT_VALUES = ("images", "front_matter")
+# The rows the writer builds from them, column by column.
+ARTICLE_INSERT = ("pk", *ARTICLE_VALUES, "source_path", "ingested_at", "updated_at")
+ARTICLE_UPDATE = (*ARTICLE_VALUES, "source_path", "updated_at", "b_pk")
+SOURCE_VALUES = (
+    "path",
+    "rel_path",
+    "article_pk",
+    "content_hash",
+    "size",
+    "mtime_ns",
+    "published_at",
+    "seen_run",
+)
 
 
 class Prepared(NamedTuple):

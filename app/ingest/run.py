@@ -73,6 +73,18 @@ def ingest_paths(
                 lock_held=lock_held,
             )
 
+        if first_load is not None and not (prune or dry_run):
+            # A catalogue that does not exist yet, unless another run created it meanwhile.
+            from app.ingest.fresh import load_new_catalogue
+
+            new = sqlite_file(database_url)
+            assert new is not None  # `start_first_load` starts one for a SQLite file only
+            with file_lock(lock_path(new), timeout=lock_timeout):
+                done = not os.path.exists(new) and load_new_catalogue(
+                    new, first_load, report, batch_size=batch_size, on_progress=progress
+                )
+            if done:
+                return report
         database = None if dry_run or first_load is not None else sqlite_file(database_url)
         if database is None or not os.path.isfile(database):
             regular()

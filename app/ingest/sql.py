@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement, text
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from app.ingest.rows import ARTICLE_VALUES, DOCUMENT_VALUES
+from app.ingest.rows import ARTICLE_INSERT, ARTICLE_UPDATE, DOCUMENT_VALUES, SOURCE_VALUES
 from app.models import ARTICLE, ARTICLE_TOPIC, DOCUMENT, SOURCE
 
 
@@ -49,20 +49,6 @@ class Statement:
             conn.exec_driver_sql(self.sql, rows)
         else:
             conn.exec_driver_sql(self.sql, list(map(self.convert, rows)))
-
-
-ARTICLE_INSERT = ("pk", *ARTICLE_VALUES, "source_path", "ingested_at", "updated_at")
-ARTICLE_UPDATE = (*ARTICLE_VALUES, "source_path", "updated_at", "b_pk")
-SOURCE_VALUES = (
-    "path",
-    "rel_path",
-    "article_pk",
-    "content_hash",
-    "size",
-    "mtime_ns",
-    "published_at",
-    "seen_run",
-)
 
 
 def dialect_insert(table: Table, sqlite: bool) -> Any:
