@@ -360,7 +360,10 @@ def machine(pg: Postgres | None) -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    try:  # absent with --skip-api, which installs no load generator
+        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        wrk = subprocess.CompletedProcess(["wrk"], 127, "", "")
     commit = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
         capture_output=True,
