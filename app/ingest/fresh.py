@@ -22,6 +22,7 @@ import sqlite3
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -30,6 +31,7 @@ from app.ingest.plain_sql import (
     DUPLICATES,
     PROVIDER_SPELLINGS,
     TOPIC_SPELLINGS,
+    WAL_CHECKPOINT_PAGES,
     duplicate_entries,
     most_common,
     sqlite_datetime,
@@ -47,7 +49,6 @@ from app.ingest.rows import (
 from app.ingest.template import ensure_template
 from app.ingest.unchanged import BUSY_TIMEOUT_MS
 
-WAL_CHECKPOINT_PAGES = 16384  # as app.ingest.load
 CACHE_PAGES_KIB = 65536  # as app.db
 
 
@@ -172,19 +173,19 @@ class _Writer:
         self, results: Iterator[Outcome], batch_size: int, on_progress: Callable[[int], None]
     ) -> None:
         conn = self.conn
-        with self._transaction():
+        with _transaction(conn):
             conn.execute("UPDATE catalogue_state SET run_counter = run_counter + 1")
             (self.run_number,) = conn.execute("SELECT run_counter FROM catalogue_state").fetchone()
-        with self._transaction():
+        with _transaction(conn):
             for name, sql in conn.execute(ARTICLE_INDEXES).fetchall():
                 self.indexes.append(sql)
                 conn.execute(f"DROP INDEX {name}")
         try:
             self._load(results, batch_size, on_progress)
         finally:  # what was committed stays: give it its indexes back
-            if conn.in_transaction:
+            if conn.in_transaction:  # a COMMIT that failed (a full disk) leaves it open
                 conn.rollback()
-            with self._transaction():
+            with _transaction(conn):
                 for sql in self.indexes:
                     conn.execute(sql)
         self._finish()
@@ -249,7 +250,7 @@ class _Writer:
             )
         now = _utcnow()
         conn = self.conn
-        with self._transaction():
+        with _transaction(conn):
             conn.executemany(
                 INSERT_ARTICLE, [(pk, *p.article, rel, now, now) for pk, rel, p in new_rows]
             )
@@ -270,7 +271,7 @@ class _Writer:
     def _finish(self) -> None:
         """Count the display names and stamp the run (`Loader.finish_run`)."""
         conn = self.conn
-        with self._transaction():
+        with _transaction(conn):
             (dirty,) = conn.execute("SELECT names_dirty FROM catalogue_state").fetchone()
             if dirty:
                 conn.executemany(
@@ -285,26 +286,19 @@ class _Writer:
             )
         self.report.set_duplicates(duplicate_entries(conn.execute(DUPLICATES)))
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self.conn)
-
 
 def _names(rows: Iterable[Any], *, domain: bool) -> list[tuple[str, ...]]:
     names = most_common(rows)
     return [(key, name, key) if domain else (key, name) for key, name in names.items()]
 
 
-class _Transaction:
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an error."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if exc_type is None:
-            self.conn.execute("COMMIT")
-        else:
-            self.conn.execute("ROLLBACK")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -23,6 +23,7 @@ from app.ingest.names import refresh_names
 from app.ingest.plain_sql import (
     DUPLICATES,
     SOURCES_UNDER_ROOT,
+    WAL_CHECKPOINT_PAGES,
     duplicate_entries,
     sqlite_datetime,
     under_root,
@@ -33,7 +34,6 @@ from app.ingest.sql import dialect_insert, writer_statements
 from app.models import ARTICLE, PROVIDER, SOURCE, STATE, TOPIC
 
 Rank = tuple[datetime, str]
-WAL_CHECKPOINT_PAGES = 16384
 
 
 @dataclass(slots=True)
@@ -99,9 +99,6 @@ class Loader:
         """
         if not self.sqlite:
             return False
-        # A WAL of up to 64 MiB between checkpoints, not 4: a page that several commits
-        # touch (b-tree interiors, search segments) is copied into the file once per
-        # checkpoint. This connection's setting only; readers are unaffected.
         self.conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         restore_indexes(self.conn)
         bulk = self.next_pk == 1  # no article yet

@@ -12,6 +12,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+# A writer's WAL grows to this many pages (64 MiB) between checkpoints, not SQLite's 1,000:
+# a page that several commits touch (b-tree interiors, search segments) is copied into the
+# file once per checkpoint. Set on the writer's connection only; readers are unaffected.
+WAL_CHECKPOINT_PAGES = 16384
+
 # Every file whose canonical URL another file holds too and won: (url, kept, dropped).
 DUPLICATES = """
 SELECT a.url, a.source_path, s.rel_path
