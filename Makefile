@@ -13,7 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
+## The empty catalogue that a first load copies, built now rather than in the first ingest
 setup: $(STAMP)
+	@$(BIN)/python -m app.ingest.template
 
 ## Build the demo catalogue on SQLite (data/) and serve it on http://127.0.0.1:8000
 run: setup

@@ -29,6 +29,7 @@ from typing import Any
 import psutil
 import psycopg
 
+from app.ingest.template import ensure_template, template_path
 from bench import api, datasette_db, ingest, report
 
 REPO = Path(__file__).resolve().parent.parent
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     def save() -> None:
         saved.write_text(json.dumps(results, indent=2, default=str))
 
+    results["template"] = warm_template()
     try:
         real = ingest.copy_real_corpus(REAL_CORPUS, corpora)
         if real is not None:
@@ -166,6 +168,23 @@ def main(argv: list[str] | None = None) -> None:
     save()
     report.write(args.out, results)
     print(f"wrote {args.out} (raw figures in {saved})")
+
+
+def warm_template() -> dict[str, Any]:
+    """Build the empty catalogue a first load copies, where this machine has none yet.
+
+    Alembic builds it once per machine and schema (`make setup` does too), like the byte
+    code pip compiles at install: a one-time cost that no timed run should pay.
+    """
+    path = template_path()
+    there = path is not None and path.is_file()
+    started = time.perf_counter()
+    built = ensure_template()
+    return {
+        "path": str(built) if built else None,
+        "built_now": not there and built is not None,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def bench_ingest(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,25 @@ def test_a_copy_never_replaces_a_file_that_is_there(tmp_path: Path) -> None:
     assert (tmp_path / "new.db").read_bytes() == built.read_bytes()
     assert (tmp_path / "new.db").stat().st_ino != built.stat().st_ino  # a copy, not a link
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.db", "new.db"]  # no scratch left
+
+
+@pytest.mark.parametrize("writable", [True, False], ids=["cache", "no-cache"])
+def test_setup_builds_the_template_ahead_of_the_first_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _sqlite_template: Path, writable: bool
+) -> None:
+    # `make setup` runs the module, so that no first ingest pays for building the template.
+    (tmp_path / "file").write_text("")
+    cache = tmp_path / "cache" if writable else tmp_path / "file" / "cache"
+    monkeypatch.setenv(CACHE_DIR_ENV, str(cache))
+    done = subprocess.run(
+        [sys.executable, "-m", "app.ingest.template"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr  # never fatal: a first load can do without
+    if writable:
+        expected = template_path()
+        assert expected is not None and sorted(cache.iterdir()) == [expected]
+        assert _contents(expected) == _contents(_sqlite_template)
+        assert done.stderr == ""
+    else:
+        assert not cache.exists()
+        assert "no template for first loads" in done.stderr

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import sys
 import tempfile
 from pathlib import Path
 
@@ -82,3 +83,8 @@ def build_template(path: Path) -> None:
     for old in path.parent.glob(f"{PREFIX}{SCHEMA_REVISION}-*.db"):
         if old != path:
             old.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":  # `make setup`: build it now rather than in the first load
+    if ensure_template() is None:  # not fatal: first loads then run the regular way
+        sys.stderr.write(f"newscat: no template for first loads (cannot write {cache_dir()})\n")
