@@ -38,6 +38,7 @@ __all__ = [
     "get_session",
     "get_sort",
     "refuse_repeats",
+    "run_query",
 ]
 
 T = TypeVar("T")
@@ -56,11 +57,14 @@ FILTER_SINGLES = (
 )  # fmt: skip
 
 
-async def _on_the_loop_if_sqlite(session: Session, work: Callable[[], T]) -> T:
-    """Run short database work on the event loop when it stays in this process (SQLite: a
-    hop to a worker thread and back costs more, 0.4 ms here); elsewhere it is a round trip
-    to a server, made in a worker thread so as not to hold up the loop."""
-    if session.get_bind().dialect.name == "sqlite":
+async def run_query(
+    session: Session, work: Callable[[], T], *, short: Callable[[], bool] | None = None
+) -> T:
+    """Run database work on the event loop when it is short and stays in this process
+    (SQLite: a hop to a worker thread and back costs more, 0.4 ms here); `short`, asked on
+    SQLite only, says whether it is (default: yes). Longer work, and every round trip to a
+    server, goes to a worker thread so as not to hold up the loop."""
+    if session.get_bind().dialect.name == "sqlite" and (short is None or short()):
         return work()
     return await run_in_threadpool(work)
 
@@ -69,13 +73,13 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     """A session for the request; it connects on first use, in the route's worker thread.
 
     Made and closed on the event loop, saving two thread hops a request. Closing returns the
-    connection to the pool, which rolls it back (see `_on_the_loop_if_sqlite`).
+    connection to the pool, which rolls it back (see `run_query`).
     """
     session = Session(request.app.state.engine)
     try:
         yield session
     finally:
-        await _on_the_loop_if_sqlite(session, session.close)
+        await run_query(session, session.close)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -370,7 +374,7 @@ async def get_article(session: SessionDep, id: ArticleId) -> dict[str, Any]:
     if not ID_PATTERN.fullmatch(id):
         return _found(None)
     load = partial(query.article_detail, session, article_id=id)
-    return _found(await _on_the_loop_if_sqlite(session, load))
+    return _found(await run_query(session, load))
 
 
 ArticleDep = Annotated[dict[str, Any], Depends(get_article)]

@@ -4,7 +4,7 @@ Results are JSON-ready dicts built straight from row tuples (no ORM objects); ro
 feeds and exports build no SQL of their own.
 """
 
-from app.query.articles import iter_articles, list_articles
+from app.query.articles import counts_known, iter_articles, list_articles
 from app.query.catalogue import list_providers, list_topics, stats
 from app.query.counts import catalogue_version, count_articles, facet_counts
 from app.query.detail import article_detail, article_pk, related_articles
@@ -26,6 +26,7 @@ __all__ = [
     "article_pk",
     "catalogue_version",
     "count_articles",
+    "counts_known",
     "facet_counts",
     "iter_articles",
     "list_articles",

@@ -319,6 +319,16 @@ def list_articles(
     return page
 
 
+def counts_known(session: Session, *, filters: ArticleFilters, facets: Sequence[str]) -> bool:
+    """Whether the total and facets of a page of `filters` are cached for this version of
+    the catalogue. Counting a new set of filters may read every article; with the counts
+    known, a page (not a search) only walks or lists an index (see `_plan`)."""
+    version = catalogue_version(session)
+    keys = [cache_key(session, version, "total", filters)]
+    keys += [cache_key(session, version, "facet", name, filters) for name in facets]
+    return all(CACHE.holds(key) for key in keys)
+
+
 def _facet(
     session: Session, version: int, name: str, filters: ArticleFilters, *, sqlite: bool
 ) -> list[dict[str, Any]]:

@@ -59,6 +59,10 @@ class _VersionedCache:
                 self.entries.popitem(last=False)
         return value
 
+    def holds(self, key: Hashable) -> bool:
+        with self.lock:
+            return key in self.entries
+
     def clear(self) -> None:
         with self.lock:
             self.entries.clear()

@@ -1,4 +1,5 @@
-"""How many worker threads run requests' queries at once, per backend."""
+"""Where requests run their queries (the event loop or a worker thread), and how many
+worker threads run them at once, per backend."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from app import query
 from app.main import create_app
+from app.query import counts
 from app.settings import Settings
 from tests.api.factory import Corpus
 
@@ -58,6 +60,43 @@ def test_sqlite_loads_a_detail_on_the_event_loop_postgresql_in_a_thread(
     assert response.json()["id"] == article
     assert len(loaded_in) == 1
     assert (loaded_in[0] is loop_thread) == (backend == "sqlite")
+
+
+@pytest.mark.parametrize(
+    ("path", "short"),
+    [
+        ("/api/v1/articles?limit=3", True),
+        ("/api/v1/articles?limit=3&published=true&facet=topic&facet=year", True),
+        ("/api/v1/articles?q=power", False),  # a search ranks every match
+        ("/api/v1/articles?offset=2", False),  # an offset reads what it skips
+    ],
+)
+def test_sqlite_lists_a_page_on_the_event_loop_once_its_counts_are_known(
+    catalogue_url: str, backend: str, monkeypatch: pytest.MonkeyPatch, path: str, short: bool
+) -> None:
+    """A new count may read every article, so it is taken in a worker thread; later pages of
+    the same filters (counts cached for this catalogue version) are index walks, cheaper
+    than the hop to a thread. A search or an offset always goes to a thread."""
+    loaded_in: list[threading.Thread] = []
+    load = query.list_articles
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        loaded_in.append(threading.current_thread())
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(query, "list_articles", recording)
+    counts.CACHE.clear()  # other tests may have counted these filters already
+    settings = Settings(DATABASE_URL=catalogue_url, NEWSCAT_RESULT_CACHE_SIZE=0)
+    with TestClient(create_app(settings)) as client:
+        first, again = client.get(path), client.get(path)
+        assert client.portal is not None
+        loop_thread = client.portal.call(_current_thread)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    assert [thread is loop_thread for thread in loaded_in] == [
+        False,
+        short and backend == "sqlite",
+    ]
 
 
 async def _current_thread() -> threading.Thread:

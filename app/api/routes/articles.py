@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
 
 from app import query
-from app.api.deps import ArticleDep, ArticlePkDep, FiltersDep, PageDep, SessionDep
+from app.api.deps import ArticleDep, ArticlePkDep, FiltersDep, PageDep, SessionDep, run_query
 from app.schemas import ArticleDetail, ArticleSummary, Page, RelatedList, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["articles"])
@@ -24,11 +25,12 @@ def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
     responses=problem_responses(422),
     summary="List and search articles",
 )
-def list_articles(
+async def list_articles(
     request: Request, session: SessionDep, filters: FiltersDep, page: PageDep
 ) -> Response:
     """List and search articles; pages by `cursor` (fast) or `offset`; `Link` has rel="next"."""
-    body = query.list_articles(
+    load = partial(
+        query.list_articles,
         session,
         filters=filters,
         sort=page.sort,
@@ -37,6 +39,15 @@ def list_articles(
         offset=page.offset,
         facets=page.facets,
     )
+
+    def short() -> bool:
+        # A search ranks its matches, an offset reads the rows it skips, and a new count
+        # may read every article: each can take long enough to hold up other requests.
+        if filters.search is not None or page.offset:
+            return False
+        return query.counts_known(session, filters=filters, facets=page.facets)
+
+    body = await run_query(session, load, short=short)
     headers = None
     if body["next_cursor"] is not None:
         # The next page keeps every other parameter; a cursor replaces any offset.
