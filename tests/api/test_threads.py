@@ -38,19 +38,25 @@ def test_sqlite_runs_few_query_threads_postgresql_many(catalogue_url: str, backe
     assert Settings.model_fields["sqlite_threads"].default == 2
 
 
+def _threads_running(monkeypatch: pytest.MonkeyPatch, name: str) -> list[threading.Thread]:
+    """The thread of each call of the query function `name` from now on."""
+    threads: list[threading.Thread] = []
+    function = getattr(query, name)
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread())
+        return function(*args, **kwargs)
+
+    monkeypatch.setattr(query, name, recording)
+    return threads
+
+
 def test_sqlite_loads_a_detail_on_the_event_loop_postgresql_in_a_thread(
     catalogue_url: str, backend: str, corpus: Corpus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On SQLite the look-up costs less than a hop to a worker thread; elsewhere it is a
     round trip, which must not hold up the event loop."""
-    loaded_in: list[threading.Thread] = []
-    load = query.article_detail
-
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        loaded_in.append(threading.current_thread())
-        return load(*args, **kwargs)
-
-    monkeypatch.setattr(query, "article_detail", recording)
+    loaded_in = _threads_running(monkeypatch, "article_detail")
     article = next(iter(corpus.articles))
     with TestClient(create_app(Settings(DATABASE_URL=catalogue_url))) as client:
         response = client.get(f"/api/v1/articles/{article}")
@@ -77,14 +83,7 @@ def test_sqlite_lists_a_page_on_the_event_loop_once_its_counts_are_known(
     """A new count may read every article, so it is taken in a worker thread; later pages of
     the same filters (counts cached for this catalogue version) are index walks, cheaper
     than the hop to a thread. A search or an offset always goes to a thread."""
-    loaded_in: list[threading.Thread] = []
-    load = query.list_articles
-
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        loaded_in.append(threading.current_thread())
-        return load(*args, **kwargs)
-
-    monkeypatch.setattr(query, "list_articles", recording)
+    loaded_in = _threads_running(monkeypatch, "list_articles")
     counts.CACHE.clear()  # other tests may have counted these filters already
     settings = Settings(DATABASE_URL=catalogue_url, NEWSCAT_RESULT_CACHE_SIZE=0)
     with TestClient(create_app(settings)) as client:
