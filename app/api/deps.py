@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Query, Request
@@ -368,12 +367,22 @@ def get_article_pk(session: SessionDep, id: ArticleId) -> int:
 ArticlePkDep = Annotated[int, Depends(get_article_pk)]
 
 
-async def get_article(session: SessionDep, id: ArticleId) -> dict[str, Any]:
+async def get_article(request: Request, id: ArticleId) -> dict[str, Any]:
     """The ArticleDetail dict of the article this `{id}` names, or a 404: looked up and
-    loaded in one go (two index look-ups, about 0.15 ms on SQLite)."""
+    loaded in one go (two index look-ups, about 0.15 ms on SQLite).
+
+    Its session lives only for that unit of work, opened and closed where it runs: the
+    generator dependency (`SessionDep`) costs FastAPI an exit stack per request, a tenth of
+    the time of this route on SQLite.
+    """
     if not ID_PATTERN.fullmatch(id):
         return _found(None)
-    load = partial(query.article_detail, session, article_id=id)
+    session = Session(request.app.state.engine)
+
+    def load() -> dict[str, Any] | None:
+        with session:
+            return query.article_detail(session, article_id=id)
+
     return _found(await run_query(session, load))
 
 

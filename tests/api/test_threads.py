@@ -9,6 +9,8 @@ from typing import Any
 import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from app import query
 from app.main import create_app
@@ -100,3 +102,38 @@ def test_sqlite_lists_a_page_on_the_event_loop_once_its_counts_are_known(
 
 async def _current_thread() -> threading.Thread:
     return threading.current_thread()
+
+
+def test_every_request_gives_its_connection_back(
+    catalogue_url: str, corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Routes that open their own session (not SessionDep) close it on every path, a
+    query that fails after connecting included."""
+    article = next(iter(corpus.articles))
+    paths = {
+        "/api/v1/articles?limit=2": 200,  # a new count: in a thread
+        "/api/v1/articles?limit=2&sort=quality": 200,  # counted: on the loop (SQLite)
+        "/api/v1/articles?q=power&offset=1": 200,
+        f"/api/v1/articles/{article}": 200,
+        "/api/v1/articles/0000000000000000": 404,
+        f"/api/v1/articles/{article}/related": 200,
+    }
+    settings = Settings(DATABASE_URL=catalogue_url, NEWSCAT_RESULT_CACHE_SIZE=0)
+    with TestClient(create_app(settings)) as client:
+        pool = client.app.state.engine.pool  # type: ignore[attr-defined]
+        for path, status in paths.items():
+            assert client.get(path).status_code == status, path
+            assert pool.checkedout() == 0, path
+
+    def fails_once_connected(session: Session, *args: Any, **kwargs: Any) -> Any:
+        session.execute(text("SELECT 1"))
+        raise RuntimeError("the query failed")
+
+    monkeypatch.setattr(query, "list_articles", fails_once_connected)
+    monkeypatch.setattr(query, "article_detail", fails_once_connected)
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        pool = app.state.engine.pool
+        for path in list(paths)[:4]:
+            assert client.get(path).status_code == 500, path
+            assert pool.checkedout() == 0, path

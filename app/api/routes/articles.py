@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.orm import Session
 
 from app import query
 from app.api.deps import ArticleDep, ArticlePkDep, FiltersDep, PageDep, SessionDep, run_query
@@ -25,10 +26,9 @@ def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
     responses=problem_responses(422),
     summary="List and search articles",
 )
-async def list_articles(
-    request: Request, session: SessionDep, filters: FiltersDep, page: PageDep
-) -> Response:
+async def list_articles(request: Request, filters: FiltersDep, page: PageDep) -> Response:
     """List and search articles; pages by `cursor` (fast) or `offset`; `Link` has rel="next"."""
+    session = Session(request.app.state.engine)  # not SessionDep: see deps.get_article
     load = partial(
         query.list_articles,
         session,
@@ -47,7 +47,10 @@ async def list_articles(
             return False
         return query.counts_known(session, filters=filters, facets=page.facets)
 
-    body = await run_query(session, load, short=short)
+    try:
+        body = await run_query(session, load, short=short)
+    finally:
+        await run_query(session, session.close)
     headers = None
     if body["next_cursor"] is not None:
         # The next page keeps every other parameter; a cursor replaces any offset.
