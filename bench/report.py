@@ -144,8 +144,13 @@ def _timing(settings: dict[str, Any]) -> str:
 
 
 def _template(template: dict[str, Any] | None) -> str:
-    if template is None or template["path"] is None:
+    if template is None:
         return "this run did not prepare it, so the first\n  SQLite ingest paid for building it."
+    if template["path"] is None:
+        return (
+            "this run could not build it (cache not\n  writable), so first loads ran the "
+            "regular way."
+        )
     how = "built it first" if template["built_now"] else "found it already built"
     return (
         f"this run {how} ({template['seconds']:.2f} s), before any timed\n"

@@ -275,10 +275,15 @@ def list_articles(
     cursor: cursors.Cursor | None = None,
     offset: int | None = None,
     facets: Sequence[str] = (),
+    version: int | None = None,
 ) -> dict[str, Any]:
-    """One page of `/articles`: `{"total", "limit", "next_cursor", "items"[, "facets"]}`."""
+    """One page of `/articles`: `{"total", "limit", "next_cursor", "items"[, "facets"]}`.
+
+    `version`: the catalogue version, where this session has read it already (its read
+    transaction still sees that version on SQLite)."""
     sqlite = is_sqlite(session)
-    version = catalogue_version(session)
+    if version is None:
+        version = catalogue_version(session)
     start = _relevance_start(cursor, offset) if sort == "relevance" else (offset or 0)
     plan = _plan(
         session, filters, sqlite=sqlite, rows=start + limit + 1, sort=sort, version=version
@@ -319,11 +324,12 @@ def list_articles(
     return page
 
 
-def counts_known(session: Session, *, filters: ArticleFilters, facets: Sequence[str]) -> bool:
+def counts_known(
+    session: Session, *, version: int, filters: ArticleFilters, facets: Sequence[str]
+) -> bool:
     """Whether the total and facets of a page of `filters` are cached for this version of
     the catalogue. Counting a new set of filters may read every article; with the counts
     known, a page (not a search) only walks or lists an index (see `_plan`)."""
-    version = catalogue_version(session)
     keys = [cache_key(session, version, "total", filters)]
     keys += [cache_key(session, version, "facet", name, filters) for name in facets]
     return all(CACHE.holds(key) for key in keys)

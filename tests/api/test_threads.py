@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app import query
 from app.main import create_app
-from app.query import counts
+from app.query import articles, counts
 from app.settings import Settings
 from tests.api.factory import Corpus
 
@@ -98,6 +98,29 @@ def test_sqlite_lists_a_page_on_the_event_loop_once_its_counts_are_known(
         False,
         short and backend == "sqlite",
     ]
+
+
+def test_a_page_reads_the_catalogue_version_once(
+    catalogue_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deciding where a page runs reads the version; the page itself reuses it (the same
+    read transaction), rather than asking again on the hot path."""
+    reads: list[int] = []
+    original = articles.catalogue_version
+
+    def counted(session: Any) -> int:
+        reads.append(1)
+        return original(session)
+
+    monkeypatch.setattr(query, "catalogue_version", counted)
+    monkeypatch.setattr(articles, "catalogue_version", counted)
+    counts.CACHE.clear()
+    settings = Settings(DATABASE_URL=catalogue_url, NEWSCAT_RESULT_CACHE_SIZE=0)
+    with TestClient(create_app(settings)) as client:
+        for _ in range(2):  # a new count (in a thread), then a counted page (on the loop)
+            reads.clear()
+            assert client.get("/api/v1/articles?limit=2&type=video").status_code == 200
+            assert len(reads) == 1
 
 
 async def _current_thread() -> threading.Thread:

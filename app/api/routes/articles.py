@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from sqlalchemy.orm import Session
 
 from app import query
-from app.api.deps import ArticleDep, ArticlePkDep, FiltersDep, PageDep, SessionDep, run_query
+from app.api.deps import (
+    ArticleDep,
+    ArticlePkDep,
+    FiltersDep,
+    PageDep,
+    SessionDep,
+    request_session,
+    run_query,
+)
 from app.schemas import ArticleDetail, ArticleSummary, Page, RelatedList, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["articles"])
@@ -28,29 +34,31 @@ def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
 )
 async def list_articles(request: Request, filters: FiltersDep, page: PageDep) -> Response:
     """List and search articles; pages by `cursor` (fast) or `offset`; `Link` has rel="next"."""
-    session = Session(request.app.state.engine)  # not SessionDep: see deps.get_article
-    load = partial(
-        query.list_articles,
-        session,
-        filters=filters,
-        sort=page.sort,
-        limit=page.limit,
-        cursor=page.cursor,
-        offset=page.offset,
-        facets=page.facets,
-    )
+    async with request_session(request) as session:  # not SessionDep: see request_session
+        version: int | None = None  # read by `short` where it is asked; the page reuses it
 
-    def short() -> bool:
-        # A search ranks its matches, an offset reads the rows it skips, and a new count
-        # may read every article: each can take long enough to hold up other requests.
-        if filters.search is not None or page.offset:
-            return False
-        return query.counts_known(session, filters=filters, facets=page.facets)
+        def short() -> bool:
+            # A search ranks its matches, an offset reads the rows it skips, and a new count
+            # may read every article: each can take long enough to hold up other requests.
+            nonlocal version
+            if filters.search is not None or page.offset:
+                return False
+            version = query.catalogue_version(session)
+            return query.counts_known(session, version=version, filters=filters, facets=page.facets)
 
-    try:
+        def load() -> dict[str, Any]:
+            return query.list_articles(
+                session,
+                filters=filters,
+                sort=page.sort,
+                limit=page.limit,
+                cursor=page.cursor,
+                offset=page.offset,
+                facets=page.facets,
+                version=version,
+            )
+
         body = await run_query(session, load, short=short)
-    finally:
-        await run_query(session, session.close)
     headers = None
     if body["next_cursor"] is not None:
         # The next page keeps every other parameter; a cursor replaces any offset.
