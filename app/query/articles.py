@@ -109,7 +109,7 @@ def _relevance_select(
     """Matches best first (bm25 on SQLite, ts_rank on PostgreSQL), then by id; `tier`
     narrows the ranked matches by their search key."""
     statement = select(*SUMMARY_COLUMNS)
-    conditions = filter_conditions(filters, sqlite=sqlite, positive=False, plan=plan)
+    conditions = filter_conditions(filters, sqlite=sqlite, positive=False, plan=plan, page=True)
     expression = search_expression(filters, sqlite=sqlite)
     if expression is None:  # only exclusions: nothing to rank by
         return statement.where(*conditions).order_by(A.id)
@@ -255,7 +255,8 @@ def _page_rows(
     if sort == "relevance":
         start = _relevance_start(cursor, offset)
         return _relevance_rows(session, filters, start=start, count=count, sqlite=sqlite, plan=plan)
-    conditions = filter_conditions(filters, sqlite=sqlite, plan=plan)
+    # An offset skips rows: those are best checked from the indexes, without their rows.
+    conditions = filter_conditions(filters, sqlite=sqlite, plan=plan, page=not offset)
     if not offset:
         return _keyset_rows(session, conditions, sort=sort, after=cursor, count=count)
     col = A[sort.lstrip("-")]

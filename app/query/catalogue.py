@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.models import ARTICLE, PROVIDER, STATE, TOPIC
 from app.query.counts import names_of, visible_counts
-from app.query.filters import REMOVED, VISIBLE, A, is_sqlite
+from app.query.filters import REMOVED, VISIBLE_ROW, A, is_sqlite
 from app.schemas import iso_z
 
 
@@ -50,7 +50,7 @@ PUBLISHED = A.published == true()
 def _edge(session: Session, *, last: bool) -> Any:
     # ORDER BY ... LIMIT 1 walks the index and stops at the first visible article.
     order = A.published_at.desc() if last else A.published_at.asc()
-    statement = select(A.published_at).where(VISIBLE).order_by(order).limit(1)
+    statement = select(A.published_at).where(VISIBLE_ROW).order_by(order).limit(1)
     return session.execute(statement).scalar()
 
 

@@ -37,6 +37,11 @@ HIDDEN_PKS = select(A.pk).where(REMOVED)
 # `removed IS NOT TRUE` would read the row of every candidate, even when an index could
 # otherwise answer alone (counts, facets, pages skipping past many rows).
 VISIBLE = A.pk.not_in(HIDDEN_PKS)
+# The same rows for a query that reads each candidate's row anyway and stops after a page:
+# one probe per candidate, where `VISIBLE` first lists every removed key, which on a large
+# catalogue costs more than the page (1.7 ms against 0.1 ms for the newest page of 1M).
+_HIDDEN = ARTICLE.alias("hidden")
+VISIBLE_ROW = ~exists().where(_HIDDEN.c.pk == A.pk, _HIDDEN.c.removed == true())
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +133,14 @@ def topic_condition(keys: Sequence[str], *, walk: bool) -> ColumnElement[bool]:
 
 
 def filter_conditions(
-    filters: ArticleFilters, *, sqlite: bool, positive: bool = True, plan: Plan = Plan()
+    filters: ArticleFilters,
+    *,
+    sqlite: bool,
+    positive: bool = True,
+    plan: Plan = Plan(),
+    page: bool = False,
 ) -> list[ColumnElement[bool]]:
+    """`page`: the rows are read, a page of them, none skipped (see `VISIBLE_ROW`)."""
     conditions: list[ColumnElement[bool]] = []
     if filters.search is not None:
         expression = search_expression(filters, sqlite=sqlite) if positive else None
@@ -173,7 +184,7 @@ def filter_conditions(
         url = filters.url.strip()
         conditions.extend((A.id == article_id(url), A.url == url))
     if not filters.include_removed:
-        conditions.append(VISIBLE)
+        conditions.append(VISIBLE_ROW if page else VISIBLE)
     return conditions
 
 

@@ -107,3 +107,44 @@ def test_the_check_sees_a_full_scan(plan_client: TestClient) -> None:
     no_parameters: Any = () if sqlite else {}
     assert len(_full_scans(engine, unindexed, no_parameters)) == 1
     assert _full_scans(engine, indexed, no_parameters) == []
+
+
+PAGE_QUERIES = ["newest", "topic", "combined", "sorted", "full-text", "deep cursor"]
+
+
+def _lists_removed_keys(plan: list[tuple[Any, ...]]) -> bool:
+    """Whether a SQLite plan builds the list of every removed article's key."""
+    lists = {row[0] for row in plan if str(row[-1]).startswith("LIST SUBQUERY")}
+    return any(row[1] in lists and "ix_article_removed" in str(row[-1]) for row in plan)
+
+
+@pytest.mark.parametrize("name", PAGE_QUERIES)
+def test_a_page_probes_for_removed_articles_instead_of_listing_them(
+    plan_client: TestClient, name: str
+) -> None:
+    """A page reads its candidates' rows and stops after a page, so it checks each one;
+    listing every removed key first costs more than the page itself on a large catalogue
+    (1.7 ms against 0.1 ms for the newest page of a million articles)."""
+    engine: Engine = plan_client.app.state.engine  # type: ignore[attr-defined]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL picks the anti-join's shape from its statistics")
+    path, params = _standard_queries(plan_client)[name]
+    pages = [
+        (statement, parameters)
+        for statement, parameters in _captured(engine, plan_client, path, params)
+        if "article.excerpt" in statement  # the statement selecting the page's rows
+    ]
+    assert pages, "no statement selected the page"
+    with engine.connect() as conn:
+        for statement, parameters in pages:
+            plan = list(conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
+            assert not _lists_removed_keys(plan), statement
+
+
+def test_the_removed_list_check_sees_a_list(plan_client: TestClient) -> None:
+    engine: Engine = plan_client.app.state.engine  # type: ignore[attr-defined]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite plan")
+    listed = "SELECT pk FROM article WHERE pk NOT IN (SELECT pk FROM article WHERE removed = 1)"
+    with engine.connect() as conn:
+        assert _lists_removed_keys(list(conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {listed}")))
