@@ -8,7 +8,7 @@ ordered by an expression that no index can serve.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select, cast, func, literal_column, nulls_last, select, true
@@ -206,16 +206,27 @@ def _plan(
         expression = search_expression(filters, sqlite=sqlite)
     walk_topics = walk_search = False
     if filters.topics or expression is not None:
-        # The key allocator's high mark stands in for the catalogue's size.
-        size = session.execute(select(func.max(A.pk))).scalar() or 0
-        threshold = _walk_threshold(rows, size)
+        # Like the counts, the choice moves only when an ingest commits: kept per version.
+        def walk(kind: str, what: Hashable, matches: Callable[[], Select[Any]]) -> bool:
+            def decide() -> bool:
+                # The key allocator's high mark stands in for the catalogue's size.
+                size = session.execute(select(func.max(A.pk))).scalar() or 0
+                return _at_least(session, matches(), _walk_threshold(rows, size))
+
+            return CACHE.get(cache_key(session, version, "walk", kind, what, rows), decide)
+
         if filters.topics:
             keys = topic_keys(filters.topics)
-            tagged = select(ARTICLE_TOPIC.c.article_pk).where(ARTICLE_TOPIC.c.topic_key.in_(keys))
-            walk_topics = _at_least(session, tagged, threshold)
+            walk_topics = walk(
+                "topics",
+                tuple(keys),
+                lambda: select(ARTICLE_TOPIC.c.article_pk).where(
+                    ARTICLE_TOPIC.c.topic_key.in_(keys)
+                ),
+            )
         if expression is not None:
             key, condition = fts_match(sqlite, expression)
-            walk_search = _at_least(session, select(key).where(condition), threshold)
+            walk_search = walk("search", expression, lambda: select(key).where(condition))
     return Plan(walk_topics=walk_topics, walk_search=walk_search, window_start=window_start)
 
 

@@ -148,3 +148,17 @@ def test_the_removed_list_check_sees_a_list(plan_client: TestClient) -> None:
     listed = "SELECT pk FROM article WHERE pk NOT IN (SELECT pk FROM article WHERE removed = 1)"
     with engine.connect() as conn:
         assert _lists_removed_keys(list(conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {listed}")))
+
+
+@pytest.mark.parametrize(
+    "params", [{"topic": "power"}, {"q": "power", "sort": "-published_at"}], ids=["topic", "q"]
+)
+def test_a_repeated_page_reuses_its_plan(plan_client: TestClient, params: dict[str, Any]) -> None:
+    """Whether to walk an index past a topic or search is decided once per catalogue
+    version, like the counts: the catalogue's size and the capped match count it is decided
+    from change only when an ingest commits."""
+    engine: Engine = plan_client.app.state.engine  # type: ignore[attr-defined]
+    _captured(engine, plan_client, "/api/v1/articles", params)
+    again = _captured(engine, plan_client, "/api/v1/articles", params)
+    assert again, "the request ran no query"
+    assert not [s for s, _ in again if "max(article.pk)" in s], again
