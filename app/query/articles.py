@@ -206,28 +206,38 @@ def _plan(
         expression = search_expression(filters, sqlite=sqlite)
     walk_topics = walk_search = False
     if filters.topics or expression is not None:
-        # Like the counts, the choice moves only when an ingest commits: kept per version.
-        def walk(kind: str, what: Hashable, matches: Callable[[], Select[Any]]) -> bool:
-            def decide() -> bool:
-                # The key allocator's high mark stands in for the catalogue's size.
-                size = session.execute(select(func.max(A.pk))).scalar() or 0
-                return _at_least(session, matches(), _walk_threshold(rows, size))
+        # Like the counts, the size and each choice move only when an ingest commits.
+        threshold = _walk_threshold(rows, _catalogue_size(session, version))
 
-            return CACHE.get(cache_key(session, version, "walk", kind, what, rows), decide)
+        def decided(*what: Hashable, matches: Callable[[], Select[Any]]) -> bool:
+            key = cache_key(session, version, "walk", *what, threshold)
+            return CACHE.get(key, lambda: _at_least(session, matches(), threshold))
 
         if filters.topics:
             keys = topic_keys(filters.topics)
-            walk_topics = walk(
-                "topics",
-                tuple(keys),
-                lambda: select(ARTICLE_TOPIC.c.article_pk).where(
-                    ARTICLE_TOPIC.c.topic_key.in_(keys)
-                ),
-            )
+            walk_topics = decided("topics", *keys, matches=lambda: _tagged(keys))
         if expression is not None:
-            key, condition = fts_match(sqlite, expression)
-            walk_search = walk("search", expression, lambda: select(key).where(condition))
+            walk_search = decided(
+                "search", expression, matches=lambda: _matches(sqlite, expression)
+            )
     return Plan(walk_topics=walk_topics, walk_search=walk_search, window_start=window_start)
+
+
+def _catalogue_size(session: Session, version: int) -> int:
+    """The key allocator's high mark, which stands in for the catalogue's size."""
+    return CACHE.get(
+        cache_key(session, version, "size"),
+        lambda: session.execute(select(func.max(A.pk))).scalar() or 0,
+    )
+
+
+def _tagged(keys: Sequence[str]) -> Select[Any]:
+    return select(ARTICLE_TOPIC.c.article_pk).where(ARTICLE_TOPIC.c.topic_key.in_(keys))
+
+
+def _matches(sqlite: bool, expression: str) -> Select[Any]:
+    key, condition = fts_match(sqlite, expression)
+    return select(key).where(condition)
 
 
 def _walk_threshold(rows: int, size: int) -> int:
