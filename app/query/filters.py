@@ -38,10 +38,11 @@ HIDDEN_PKS = select(A.pk).where(REMOVED)
 # otherwise answer alone (counts, facets, pages skipping past many rows).
 VISIBLE = A.pk.not_in(HIDDEN_PKS)
 # The same rows for a query that reads each candidate's row anyway and stops after a page:
-# one probe per candidate, where `VISIBLE` first lists every removed key, which on a large
-# catalogue costs more than the page (1.7 ms against 0.1 ms for the newest page of 1M).
-_HIDDEN = ARTICLE.alias("hidden")
-VISIBLE_ROW = ~exists().where(_HIDDEN.c.pk == A.pk, _HIDDEN.c.removed == true())
+# checked on that row, where `VISIBLE` first lists every removed key, which on a large
+# catalogue costs more than the page (1.7 ms against 0.1 ms for the newest page of 1M), and
+# a probe for the key (NOT EXISTS) reads the row a second time (0.6 ms of a 4 ms ranked
+# search of 1,000 matches).
+VISIBLE_ROW = A.removed.is_not(true())
 
 
 @dataclass(frozen=True, slots=True)
