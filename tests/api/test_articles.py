@@ -99,6 +99,8 @@ BAD: list[tuple[dict[str, Any], set[str]]] = [
     ({"offset": 10_001}, {"offset"}),
     ({"facet": ["topic", "author"]}, {"facet"}),
     ({"from": "nope", "limit": 0, "sort": "x", "q": "\x00"}, {"from", "limit", "sort", "q"}),
+    # Checks across parameters, of the filters and of the paging, in the same answer.
+    ({"min_quality": 5, "max_quality": 1, "cursor": "abc", "offset": 3}, {"min_quality", "cursor"}),
     # Single-valued parameters given twice: which one was meant?
     ({"q": ["power", "data"]}, {"q"}),
     ({"from": ["2021-01-01", "2022-01-01"], "to": ["2023-01-01", "2023-01-01"]}, {"from", "to"}),
@@ -147,6 +149,29 @@ def test_openapi_documents_every_parameter(client: TestClient) -> None:
         assert operation["parameters"][0]["description"]
     components = schema["components"]["schemas"]
     assert {"ArticleSummary", "ArticleDetail", "RelatedList", "FacetValue"} <= set(components)
+
+
+def test_routes_sharing_the_filters_document_them(client: TestClient) -> None:
+    """Feeds and exports take the filters of `/articles` (exports its sort too), and say so."""
+    paths = client.get("/openapi.json").json()["paths"]
+
+    def documented(path: str) -> list[str]:
+        return [p["name"] for p in paths[path]["get"]["parameters"] if p["in"] == "query"]
+
+    paging = {"limit", "cursor", "offset", "facet"}
+    filters = [name for name in documented("/api/v1/articles") if name not in paging | {"sort"}]
+    assert "q" in filters and "include_removed" in filters
+    for feed in ("/api/v1/feed.atom", "/api/v1/feed.rss", "/api/v1/feed.json"):
+        assert documented(feed) == filters, feed
+    for export in ("/api/v1/export.csv", "/api/v1/export.ndjson"):
+        assert documented(export) == [*filters, "sort"], export
+
+
+@pytest.mark.parametrize("path", ["/api/v1/export.csv", "/api/v1/export.ndjson"])
+def test_an_export_names_every_bad_parameter_at_once(client: TestClient, path: str) -> None:
+    response = client.get(path, params={"sort": "x", "min_quality": "a", "limit": "ignored"})
+    assert response.status_code == 422, response.text
+    assert {error["parameter"] for error in response.json()["errors"]} == {"sort", "min_quality"}
 
 
 def test_totals_and_facets_follow_new_ingests(database_url: str, tmp_path: Path) -> None:

@@ -11,9 +11,10 @@ from app import query
 from app.api.deps import (
     ArticleDep,
     ArticlePkDep,
-    FiltersDep,
-    PageDep,
+    ListingDep,
+    ListingQuery,
     SessionDep,
+    query_parameters,
     request_session,
     run_query,
 )
@@ -31,9 +32,11 @@ def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
     response_model=Page[ArticleSummary],
     responses=problem_responses(422),
     summary="List and search articles",
+    openapi_extra=query_parameters(ListingQuery),
 )
-async def list_articles(request: Request, filters: FiltersDep, page: PageDep) -> Response:
+async def list_articles(request: Request, listing: ListingDep) -> Response:
     """List and search articles; pages by `cursor` (fast) or `offset`; `Link` has rel="next"."""
+    filters, page = listing.filters, listing.page
     async with request_session(request) as session:  # not SessionDep: see request_session
         version: int | None = None  # read by `short` where it is asked; the page reuses it
 

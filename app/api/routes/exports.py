@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from app import query
-from app.api.deps import FiltersDep, SessionDep, SortDep
+from app.api.deps import ExportDep, ExportQuery, SessionDep, query_parameters
 from app.query import ArticleFilters
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
@@ -95,6 +95,7 @@ def _download(filename: str) -> dict[str, str]:
     "/export.csv",
     response_class=StreamingResponse,
     summary="Export as CSV",
+    openapi_extra=query_parameters(ExportQuery),
     responses={
         200: {
             "description": "A header row, then one row per article; `topics` joined by `|`",
@@ -102,10 +103,10 @@ def _download(filename: str) -> dict[str, str]:
         }
     },
 )
-def export_csv(session: SessionDep, filters: FiltersDep, sort: SortDep) -> StreamingResponse:
+def export_csv(session: SessionDep, export: ExportDep) -> StreamingResponse:
     """Every article matching the filters as CSV (RFC 4180), streamed, with no page cap."""
     return StreamingResponse(
-        csv_chunks(session, filters, sort),
+        csv_chunks(session, export.filters, export.sort),
         media_type=CSV_TYPE,
         headers=_download("newscat-articles.csv"),
     )
@@ -115,6 +116,7 @@ def export_csv(session: SessionDep, filters: FiltersDep, sort: SortDep) -> Strea
     "/export.ndjson",
     response_class=StreamingResponse,
     summary="Export as NDJSON",
+    openapi_extra=query_parameters(ExportQuery),
     responses={
         200: {
             "description": "One ArticleSummary JSON object per line",
@@ -122,10 +124,10 @@ def export_csv(session: SessionDep, filters: FiltersDep, sort: SortDep) -> Strea
         }
     },
 )
-def export_ndjson(session: SessionDep, filters: FiltersDep, sort: SortDep) -> StreamingResponse:
+def export_ndjson(session: SessionDep, export: ExportDep) -> StreamingResponse:
     """Every article matching the filters as NDJSON (one ArticleSummary a line), streamed."""
     return StreamingResponse(
-        ndjson_chunks(session, filters, sort),
+        ndjson_chunks(session, export.filters, export.sort),
         media_type=NDJSON_TYPE,
         headers=_download("newscat-articles.ndjson"),
     )

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from app import query
-from app.api.deps import FiltersDep, SessionDep
+from app.api.deps import FilterQuery, FiltersDep, SessionDep, query_parameters
 from app.query import ArticleFilters
 
 router = APIRouter(prefix="/api/v1", tags=["feeds"])
@@ -171,6 +171,7 @@ def _feed_doc(media_type: str, description: str) -> dict[int | str, dict[str, An
     "/feed.atom",
     response_class=Response,
     summary="Atom feed",
+    openapi_extra=query_parameters(FilterQuery),
     responses=_feed_doc(ATOM_TYPE, "An Atom 1.0 feed of the newest 50 matching articles"),
 )
 def feed_atom(request: Request, session: SessionDep, filters: FiltersDep) -> Response:
@@ -185,6 +186,7 @@ def feed_atom(request: Request, session: SessionDep, filters: FiltersDep) -> Res
     "/feed.rss",
     response_class=Response,
     summary="RSS feed",
+    openapi_extra=query_parameters(FilterQuery),
     responses=_feed_doc(RSS_TYPE, "An RSS 2.0 feed of the newest 50 matching articles"),
 )
 def feed_rss(request: Request, session: SessionDep, filters: FiltersDep) -> Response:
@@ -199,6 +201,7 @@ def feed_rss(request: Request, session: SessionDep, filters: FiltersDep) -> Resp
     "/feed.json",
     response_class=Response,
     summary="JSON Feed",
+    openapi_extra=query_parameters(FilterQuery),
     responses=_feed_doc(JSON_FEED_TYPE, "A JSON Feed 1.1 of the newest 50 matching articles"),
 )
 def feed_json(request: Request, session: SessionDep, filters: FiltersDep) -> Response:
