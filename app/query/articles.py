@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, cast, func, literal_column, nulls_last, select, true
+from sqlalchemy import (
+    Integer,
+    Select,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    nulls_last,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -48,13 +59,20 @@ WALK_THRESHOLD = 4000
 WALK_COST = 4
 # Matches ranked together as the newest tier of a broad search (see _relevance_rows).
 RELEVANCE_WINDOW = 1000
+# Page statements kept built, per set of filters and shape of page. Building one and
+# computing its cache key cost about 0.3 ms, more than the newest page takes to run on
+# SQLite; a page's own values (the cursor's, how many rows, how many to skip) are bound
+# as ROWS, SKIP and the cursor's `after_value` and `after_id` each time it runs.
+STATEMENTS_KEPT = 256
+ROWS = bindparam("rows", type_=Integer)
+SKIP = bindparam("skip", type_=Integer)
 
 
-def _keyset_segments(
-    sort: str, after: cursors.Cursor | None
-) -> list[tuple[list[ColumnElement[bool]], list[Any]]]:
+def _keyset_segments(sort: str, after: str) -> list[tuple[list[ColumnElement[bool]], list[Any]]]:
     """(extra conditions, ORDER BY) of each range scan that continues a keyset page.
 
+    `after` is where the page starts: `start`, past a `null` sort value or past a `value`;
+    the cursor's value and id are bound as `after_value` and `after_id` when it runs.
     Ties go by id in the sort's own direction, so that one `(key, id)` index read forwards
     or backwards serves either direction with no sort step inside a large tie group.
     """
@@ -67,47 +85,55 @@ def _keyset_segments(
     null_part: list[tuple[list[ColumnElement[bool]], list[Any]]] = (
         [([col.is_(None)], [by_id])] if nullable else []
     )
-    if after is None:
+    if after == "start":
         return [([col.is_not(None)] if nullable else [], ordered), *null_part]
-    assert after.id is not None
-    past_id = A.id < after.id if descending else A.id > after.id
-    if after.value is None:
+    after_id = bindparam("after_id", type_=A.id.type)
+    past_id = A.id < after_id if descending else A.id > after_id
+    if after == "null":
         return [([col.is_(None), past_id], [by_id])]
-    beyond = col < after.value if descending else col > after.value
-    return [([col == after.value, past_id], [by_id]), ([beyond], ordered), *null_part]
+    value = bindparam("after_value", type_=col.type)
+    beyond = col < value if descending else col > value
+    return [([col == value, past_id], [by_id]), ([beyond], ordered), *null_part]
+
+
+@lru_cache(maxsize=STATEMENTS_KEPT)
+def _keyset_statements(
+    filters: ArticleFilters, *, sqlite: bool, plan: Plan, sort: str, after: str
+) -> tuple[Select[Any], ...]:
+    """The range scans of a keyset page, each taking `rows` and the cursor when it runs."""
+    conditions = filter_conditions(filters, sqlite=sqlite, plan=plan, page=True)
+    return tuple(
+        select(*SUMMARY_COLUMNS).where(*conditions, *extra).order_by(*order).limit(ROWS)
+        for extra, order in _keyset_segments(sort, after)
+    )
 
 
 def _keyset_rows(
     session: Session,
-    conditions: list[ColumnElement[bool]],
+    filters: ArticleFilters,
     *,
+    sqlite: bool,
+    plan: Plan,
     sort: str,
     after: cursors.Cursor | None,
     count: int,
 ) -> list[Any]:
+    start = "start" if after is None else "null" if after.value is None else "value"
+    values = {} if after is None else {"after_value": after.value, "after_id": after.id}
+    statements = _keyset_statements(filters, sqlite=sqlite, plan=plan, sort=sort, after=start)
     rows: list[Any] = []
-    for extra, order in _keyset_segments(sort, after):
-        statement = (
-            select(*SUMMARY_COLUMNS)
-            .where(*conditions, *extra)
-            .order_by(*order)
-            .limit(count - len(rows))
-        )
-        rows.extend(session.execute(statement).all())
+    for statement in statements:
+        rows.extend(session.execute(statement, {**values, "rows": count - len(rows)}).all())
         if len(rows) >= count:
             break
     return rows
 
 
 def _relevance_select(
-    filters: ArticleFilters,
-    *,
-    sqlite: bool,
-    plan: Plan = Plan(),
-    tier: Callable[[Any], ColumnElement[bool]] | None = None,
+    filters: ArticleFilters, *, sqlite: bool, plan: Plan, tier: str | None = None
 ) -> Select[Any]:
     """Matches best first (bm25 on SQLite, ts_rank on PostgreSQL), then by id; `tier`
-    narrows the ranked matches by their search key."""
+    (`newest` or `older`) keeps the ranked matches on that side of `plan.window_start`."""
     statement = select(*SUMMARY_COLUMNS)
     conditions = filter_conditions(filters, sqlite=sqlite, positive=False, plan=plan, page=True)
     expression = search_expression(filters, sqlite=sqlite)
@@ -121,7 +147,8 @@ def _relevance_select(
         rank = -func.ts_rank(FTS_PG.c.document, cast(expression, TSQUERY))
     ranked = select(key.label("pk"), rank.label("rank")).where(matching)
     if tier is not None:
-        ranked = ranked.where(tier(key))
+        boundary = plan.window_start
+        ranked = ranked.where(key >= boundary if tier == "newest" else key < boundary)
     # Materialised, so that the rank is computed once per match: a flattened subquery has
     # SQLite score every match again for the sort.
     found = ranked.cte("ranked").prefix_with("MATERIALIZED")
@@ -161,6 +188,15 @@ def _window_start(
     )
 
 
+@lru_cache(maxsize=STATEMENTS_KEPT)
+def _relevance_page(
+    filters: ArticleFilters, *, sqlite: bool, plan: Plan, tier: str | None
+) -> Select[Any]:
+    """A page of `_relevance_select`, taking `rows` and `skip` when it runs."""
+    statement = _relevance_select(filters, sqlite=sqlite, plan=plan, tier=tier)
+    return statement.limit(ROWS).offset(SKIP)
+
+
 def _relevance_rows(
     session: Session,
     filters: ArticleFilters,
@@ -177,18 +213,18 @@ def _relevance_rows(
     Ranking is the one step whose cost grows with the number of matches, since every match
     must be scored before the best can be taken; the window bounds it for the first pages.
     """
-    boundary = plan.window_start
-    if boundary is None:
-        statement = _relevance_select(filters, sqlite=sqlite, plan=plan)
-        return list(session.execute(statement.limit(count).offset(start)).all())
-    newest = _relevance_select(filters, sqlite=sqlite, plan=plan, tier=lambda k: k >= boundary)
-    rows = list(session.execute(newest.limit(count).offset(start)).all())
+    if plan.window_start is None:
+        statement = _relevance_page(filters, sqlite=sqlite, plan=plan, tier=None)
+        return list(session.execute(statement, {"rows": count, "skip": start}).all())
+    newest = _relevance_page(filters, sqlite=sqlite, plan=plan, tier="newest")
+    rows = list(session.execute(newest, {"rows": count, "skip": start}).all())
     if len(rows) == count:
         return rows
-    in_window = select(func.count()).select_from(newest.subquery())
+    ranked = _relevance_select(filters, sqlite=sqlite, plan=plan, tier="newest")
+    in_window = select(func.count()).select_from(ranked.subquery())
     skip = max(0, start - int(session.execute(in_window).scalar_one()))
-    older = _relevance_select(filters, sqlite=sqlite, plan=plan, tier=lambda k: k < boundary)
-    rows.extend(session.execute(older.limit(count - len(rows)).offset(skip)).all())
+    older = _relevance_page(filters, sqlite=sqlite, plan=plan, tier="older")
+    rows.extend(session.execute(older, {"rows": count - len(rows), "skip": skip}).all())
     return rows
 
 
@@ -276,10 +312,12 @@ def _page_rows(
     if sort == "relevance":
         start = _relevance_start(cursor, offset)
         return _relevance_rows(session, filters, start=start, count=count, sqlite=sqlite, plan=plan)
-    # An offset skips rows: those are best checked from the indexes, without their rows.
-    conditions = filter_conditions(filters, sqlite=sqlite, plan=plan, page=not offset)
     if not offset:
-        return _keyset_rows(session, conditions, sort=sort, after=cursor, count=count)
+        return _keyset_rows(
+            session, filters, sqlite=sqlite, plan=plan, sort=sort, after=cursor, count=count
+        )
+    # An offset skips rows: those are best checked from the indexes, without their rows.
+    conditions = filter_conditions(filters, sqlite=sqlite, plan=plan)
     col = A[sort.lstrip("-")]
     descending = sort.startswith("-")
     order = nulls_last(col.desc() if descending else col.asc())

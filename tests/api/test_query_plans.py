@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from app.main import create_app
+from app.query import articles
 from app.settings import Settings
 
 # The tables that grow with the catalogue; the small lookup tables may be read whole.
@@ -176,3 +177,28 @@ def test_a_repeated_page_reuses_its_plan(plan_client: TestClient, params: dict[s
     # What is left: the catalogue version and the page itself.
     others = [s for s, _ in again if "catalogue_state" not in s and "article.excerpt" not in s]
     assert others == []
+
+
+@pytest.mark.parametrize(
+    ("params", "built"),
+    [({"min_quality": 1}, articles._keyset_statements), ({"q": "power"}, articles._relevance_page)],
+    ids=["keyset", "relevance"],
+)
+def test_pages_of_the_same_filters_reuse_their_statements(
+    plan_client: TestClient, params: dict[str, Any], built: Any
+) -> None:
+    """A page's statements are built once per set of filters and shape of page: the
+    cursor's values and the row counts are bound when each runs."""
+    path = "/api/v1/articles"
+    first = plan_client.get(path, params={**params, "limit": 2}).json()
+    assert first["next_cursor"], "a second page is needed"
+    built.cache_clear()
+    cursor = first["next_cursor"]
+    pages = []
+    for _ in range(3):  # the second page, then the same again: nothing new to build
+        response = plan_client.get(path, params={**params, "limit": 2, "cursor": cursor})
+        pages.append(response.json()["items"])
+    assert built.cache_info().misses <= 2
+    assert built.cache_info().hits >= 2
+    # The cursor's values were bound: the second page follows the first.
+    assert pages[0] == pages[1] == pages[2] and pages[0] != first["items"]
