@@ -128,7 +128,7 @@ def _int64(description: str, example: int) -> Any:
 
 
 def _repeatable(description: str, example: list[str]) -> Any:
-    # FastAPI copies defaults; a list is how it documents repeats.
+    # A list default (pydantic copies it for each request) documents a repeatable parameter.
     return Field(default=[], description=description, examples=[example])
 
 
