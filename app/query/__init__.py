@@ -4,7 +4,7 @@ Results are JSON-ready dicts built straight from row tuples (no ORM objects); ro
 feeds and exports build no SQL of their own.
 """
 
-from app.query.articles import counts_known, iter_articles, list_articles
+from app.query.articles import counts_known, iter_articles, list_articles, ranking_covers
 from app.query.catalogue import list_providers, list_topics, stats
 from app.query.counts import catalogue_version, count_articles, facet_counts
 from app.query.detail import article_detail, article_pk, related_articles
@@ -32,6 +32,7 @@ __all__ = [
     "list_articles",
     "list_providers",
     "list_topics",
+    "ranking_covers",
     "related_articles",
     "stats",
     "summary_from_row",

@@ -8,6 +8,7 @@ ordered by an expression that no index can serve.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
@@ -66,6 +67,8 @@ RELEVANCE_WINDOW = 1000
 STATEMENTS_KEPT = 256
 ROWS = bindparam("rows", type_=Integer)
 SKIP = bindparam("skip", type_=Integer)
+# What a look into CACHE gives for a key it does not hold (None is a value it may keep).
+_UNKNOWN = object()
 
 
 def _keyset_segments(sort: str, after: str) -> list[tuple[list[ColumnElement[bool]], list[Any]]]:
@@ -130,11 +133,17 @@ def _keyset_rows(
 
 
 def _relevance_select(
-    filters: ArticleFilters, *, sqlite: bool, plan: Plan, tier: str | None = None
+    filters: ArticleFilters,
+    *,
+    sqlite: bool,
+    plan: Plan,
+    tier: str | None = None,
+    columns: Sequence[Any] = SUMMARY_COLUMNS,
 ) -> Select[Any]:
     """Matches best first (bm25 on SQLite, ts_rank on PostgreSQL), then by id; `tier`
-    (`newest` or `older`) keeps the ranked matches on that side of `plan.window_start`."""
-    statement = select(*SUMMARY_COLUMNS)
+    (`newest` or `older`) keeps the ranked matches on that side of `plan.window_start`.
+    Each row holds `columns`, which must include the article's id on PostgreSQL."""
+    statement = select(*columns)
     conditions = filter_conditions(filters, sqlite=sqlite, positive=False, plan=plan, page=True)
     expression = search_expression(filters, sqlite=sqlite)
     if expression is None:  # only exclusions: nothing to rank by
@@ -183,9 +192,12 @@ def _window_start(
         select(key).where(matching).order_by(key.desc()).limit(1).offset(RELEVANCE_WINDOW - 1)
     )
     return CACHE.get(
-        cache_key(session, version, "window", RELEVANCE_WINDOW, expression),
-        lambda: session.execute(statement).scalar(),
+        _window_key(session, version, expression), lambda: session.execute(statement).scalar()
     )
+
+
+def _window_key(session: Session, version: int, expression: str) -> tuple[Hashable, ...]:
+    return cache_key(session, version, "window", RELEVANCE_WINDOW, expression)
 
 
 @lru_cache(maxsize=STATEMENTS_KEPT)
@@ -197,6 +209,49 @@ def _relevance_page(
     return statement.limit(ROWS).offset(SKIP)
 
 
+@lru_cache(maxsize=STATEMENTS_KEPT)
+def _ranking_select(filters: ArticleFilters, *, sqlite: bool, plan: Plan) -> Select[Any]:
+    """The keys (and ids) of the ranked tier's matches, best first."""
+    tier = None if plan.window_start is None else "newest"
+    return _relevance_select(filters, sqlite=sqlite, plan=plan, tier=tier, columns=(A.pk, A.id))
+
+
+def _ranking_key(
+    session: Session, filters: ArticleFilters, version: int, window_start: int | None
+) -> tuple[Hashable, ...]:
+    # The ranked tier follows from the filters, the catalogue and where the tier starts
+    # (itself kept per version); every plan selects the same rows.
+    return cache_key(session, version, "ranking", filters, window_start)
+
+
+def _ranking(
+    session: Session, filters: ArticleFilters, *, sqlite: bool, plan: Plan, version: int
+) -> array[int]:
+    """The article keys of a search's ranked tier (every match, or the newest
+    RELEVANCE_WINDOW of a broad search), best first; kept per catalogue version.
+
+    Ranking scores every match of the tier (bm25 costs about 2 us a match on SQLite), and
+    each page of a search, and each request for its first page, would score them again;
+    kept as keys (8 bytes each, at most RELEVANCE_WINDOW of them), a page is a slice.
+    """
+    statement = _ranking_select(filters, sqlite=sqlite, plan=plan)
+    return CACHE.get(
+        _ranking_key(session, filters, version, plan.window_start),
+        lambda: array("q", session.execute(statement).scalars()),
+    )
+
+
+ROWS_BY_KEY = select(*SUMMARY_COLUMNS, A.pk).where(A.pk.in_(bindparam("keys", expanding=True)))
+
+
+def _rows_by_key(session: Session, keys: Sequence[int]) -> list[Any]:
+    """The summary rows of these article keys, in their order (any gone since are left out)."""
+    if not keys:
+        return []
+    found = {row[-1]: row[:-1] for row in session.execute(ROWS_BY_KEY, {"keys": list(keys)})}
+    return [found[key] for key in keys if key in found]
+
+
 def _relevance_rows(
     session: Session,
     filters: ArticleFilters,
@@ -205,25 +260,25 @@ def _relevance_rows(
     count: int,
     sqlite: bool,
     plan: Plan,
+    version: int,
 ) -> list[Any]:
     """`count` rows from `start` of the relevance order: a search with more matches than
     RELEVANCE_WINDOW ranks its newest matches (by search key, which grows with each article
     added) first, then the older ones, each tier best first.
 
     Ranking is the one step whose cost grows with the number of matches, since every match
-    must be scored before the best can be taken; the window bounds it for the first pages.
+    must be scored before the best can be taken; the window bounds it for the first pages,
+    and the first tier's order is kept per catalogue version (`_ranking`).
     """
-    if plan.window_start is None:
+    if search_expression(filters, sqlite=sqlite) is None:  # only exclusions: nothing ranked
         statement = _relevance_page(filters, sqlite=sqlite, plan=plan, tier=None)
         return list(session.execute(statement, {"rows": count, "skip": start}).all())
-    newest = _relevance_page(filters, sqlite=sqlite, plan=plan, tier="newest")
-    rows = list(session.execute(newest, {"rows": count, "skip": start}).all())
-    if len(rows) == count:
+    ranked = _ranking(session, filters, sqlite=sqlite, plan=plan, version=version)
+    rows = _rows_by_key(session, ranked[start : start + count])
+    if plan.window_start is None or start + count <= len(ranked):
         return rows
-    ranked = _relevance_select(filters, sqlite=sqlite, plan=plan, tier="newest")
-    in_window = select(func.count()).select_from(ranked.subquery())
-    skip = max(0, start - int(session.execute(in_window).scalar_one()))
     older = _relevance_page(filters, sqlite=sqlite, plan=plan, tier="older")
+    skip = max(0, start - len(ranked))
     rows.extend(session.execute(older, {"rows": count - len(rows), "skip": skip}).all())
     return rows
 
@@ -308,10 +363,13 @@ def _page_rows(
     offset: int | None,
     sqlite: bool,
     plan: Plan,
+    version: int,
 ) -> list[Any]:
     if sort == "relevance":
         start = _relevance_start(cursor, offset)
-        return _relevance_rows(session, filters, start=start, count=count, sqlite=sqlite, plan=plan)
+        return _relevance_rows(
+            session, filters, start=start, count=count, sqlite=sqlite, plan=plan, version=version
+        )
     if not offset:
         return _keyset_rows(
             session, filters, sqlite=sqlite, plan=plan, sort=sort, after=cursor, count=count
@@ -357,6 +415,7 @@ def list_articles(
         offset=offset,
         sqlite=sqlite,
         plan=plan,
+        version=version,
     )
     next_cursor: str | None = None
     if len(rows) > limit:
@@ -382,6 +441,28 @@ def list_articles(
             for name in dict.fromkeys(facets)
         }
     return page
+
+
+def ranking_covers(
+    session: Session,
+    *,
+    version: int,
+    filters: ArticleFilters,
+    cursor: cursors.Cursor | None,
+    rows: int,
+) -> bool:
+    """Whether the ranked order of this search is kept for this version of the catalogue
+    and holds the `rows` rows from the cursor on: then its page is a slice and a look-up."""
+    expression = search_expression(filters, sqlite=is_sqlite(session))
+    if expression is None:
+        return False
+    window_start = CACHE.peek(_window_key(session, version, expression), _UNKNOWN)
+    if window_start is _UNKNOWN:
+        return False
+    ranked = CACHE.peek(_ranking_key(session, filters, version, window_start))
+    if ranked is None:
+        return False
+    return window_start is None or _relevance_start(cursor, None) + rows <= len(ranked)
 
 
 def counts_known(
@@ -425,6 +506,7 @@ def iter_articles(
             offset=None,
             sqlite=sqlite,
             plan=plan,
+            version=version,
         )
         offset += len(rows)
         if rows and sort != "relevance":

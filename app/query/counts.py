@@ -63,6 +63,11 @@ class _VersionedCache:
         with self.lock:
             return key in self.entries
 
+    def peek(self, key: Hashable, default: Any = None) -> Any:
+        """The value kept for `key`, else `default`; computes nothing."""
+        with self.lock:
+            return self.entries.get(key, default)
+
     def clear(self) -> None:
         with self.lock:
             self.entries.clear()

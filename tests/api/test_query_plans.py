@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from app.main import create_app
 from app.query import articles
+from app.query.counts import CACHE
 from app.settings import Settings
 
 # The tables that grow with the catalogue; the small lookup tables may be read whole.
@@ -94,6 +95,7 @@ QUERY_NAMES = ["newest", "topic", "combined", "sorted", "full-text", "facets", "
 def test_every_standard_query_uses_an_index(plan_client: TestClient, name: str) -> None:
     path, params = _standard_queries(plan_client)[name]
     engine: Engine = plan_client.app.state.engine  # type: ignore[attr-defined]
+    CACHE.clear()  # every statement the query needs runs, its counts and ranking included
     statements = _captured(engine, plan_client, path, params)
     assert statements, "the request ran no query"
     for statement, parameters in statements:
@@ -181,7 +183,7 @@ def test_a_repeated_page_reuses_its_plan(plan_client: TestClient, params: dict[s
 
 @pytest.mark.parametrize(
     ("params", "built"),
-    [({"min_quality": 1}, articles._keyset_statements), ({"q": "power"}, articles._relevance_page)],
+    [({"min_quality": 1}, articles._keyset_statements), ({"q": "power"}, articles._ranking_select)],
     ids=["keyset", "relevance"],
 )
 def test_pages_of_the_same_filters_reuse_their_statements(
@@ -210,3 +212,16 @@ def test_pages_of_the_same_filters_reuse_their_statements(
     reused = page(second["next_cursor"])
     assert built.cache_info().misses == misses and built.cache_info().hits >= 1
     assert reused["items"] == fresh["items"] != second["items"]
+
+
+def test_a_repeated_search_is_ranked_once(plan_client: TestClient) -> None:
+    """A search's ranked order is kept per catalogue version, like its count: asked again,
+    its matches are not scored again, only its page's rows looked up."""
+    engine: Engine = plan_client.app.state.engine  # type: ignore[attr-defined]
+    scoring = "bm25(" if engine.dialect.name == "sqlite" else "ts_rank("
+    CACHE.clear()
+    first = _captured(engine, plan_client, "/api/v1/articles", {"q": "power"})
+    again = _captured(engine, plan_client, "/api/v1/articles", {"q": "power"})
+    assert [s for s, _ in first if scoring in s], "the first request ranks the matches"
+    assert again, "the request ran no query"
+    assert [s for s, _ in again if scoring in s] == []

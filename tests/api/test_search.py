@@ -190,3 +190,28 @@ def test_the_relevance_window_moves_with_each_ingest(
         assert ingest_paths([tmp_path / "second"], database_url, workers=1).counts["new"] == 2
         added = {article_id(f"https://example.com/zeppelin/{n}") for n in (4, 5)}
         assert window_ids() == added != before
+
+
+def test_a_kept_ranking_takes_in_what_a_later_ingest_adds(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A search's ranked order is kept per catalogue version: matches that a later ingest
+    adds are ranked on the next request, also where the search has no window."""
+    settings = Settings(DATABASE_URL=database_url, NEWSCAT_RESULT_CACHE_SIZE=0)
+    with TestClient(create_app(settings)) as client:
+
+        def found() -> set[str]:
+            body = client.get("/api/v1/articles", params={"q": "zeppelin"}).json()
+            assert body["total"] == len(body["items"])
+            return {item["id"] for item in body["items"]}
+
+        _write_articles(tmp_path / "first", range(0, 3))
+        assert ingest_paths([tmp_path / "first"], database_url, workers=1).counts["new"] == 3
+        assert (
+            found()
+            == found()
+            == {article_id(f"https://example.com/zeppelin/{n}") for n in range(3)}
+        )
+        _write_articles(tmp_path / "second", range(3, 5))
+        assert ingest_paths([tmp_path / "second"], database_url, workers=1).counts["new"] == 2
+        assert found() == {article_id(f"https://example.com/zeppelin/{n}") for n in range(5)}

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app import cursor as cursors
 from app import query
 from app.main import create_app
 from app.query import articles, counts
@@ -75,7 +76,9 @@ def test_sqlite_loads_a_detail_on_the_event_loop_postgresql_in_a_thread(
     [
         ("/api/v1/articles?limit=3", True),
         ("/api/v1/articles?limit=3&published=true&facet=topic&facet=year", True),
-        ("/api/v1/articles?q=power", False),  # a search ranks every match
+        ("/api/v1/articles?q=power", True),  # ranked once, then a slice of the ranking
+        ("/api/v1/articles?q=power&sort=-quality", False),  # lists every match to sort them
+        ("/api/v1/articles?q=-power", False),  # only exclusions: nothing ranked to keep
         ("/api/v1/articles?offset=2", False),  # an offset reads what it skips
     ],
 )
@@ -84,7 +87,8 @@ def test_sqlite_lists_a_page_on_the_event_loop_once_its_counts_are_known(
 ) -> None:
     """A new count may read every article, so it is taken in a worker thread; later pages of
     the same filters (counts cached for this catalogue version) are index walks, cheaper
-    than the hop to a thread. A search or an offset always goes to a thread."""
+    than the hop to a thread. So are later pages of a ranked search, its order kept like
+    the counts. A search in another order, or an offset, always goes to a thread."""
     loaded_in = _threads_running(monkeypatch, "list_articles")
     counts.CACHE.clear()  # other tests may have counted these filters already
     settings = Settings(DATABASE_URL=catalogue_url, NEWSCAT_RESULT_CACHE_SIZE=0)
@@ -98,6 +102,31 @@ def test_sqlite_lists_a_page_on_the_event_loop_once_its_counts_are_known(
         False,
         short and backend == "sqlite",
     ]
+
+
+def test_sqlite_pages_a_kept_ranking_on_the_event_loop_up_to_its_end(
+    catalogue_url: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broad search keeps the order of its newest tier only: a page inside it is a slice,
+    a page reaching past it ranks the older matches, in a thread."""
+    monkeypatch.setattr(articles, "RELEVANCE_WINDOW", 4)
+    loaded_in = _threads_running(monkeypatch, "list_articles")
+    counts.CACHE.clear()
+    settings = Settings(DATABASE_URL=catalogue_url, NEWSCAT_RESULT_CACHE_SIZE=0)
+    path, search = "/api/v1/articles", {"q": "power", "limit": 1}
+    with TestClient(create_app(settings)) as client:
+        pages = [client.get(path, params=search)]  # ranks the newest tier
+        # From the third match, its page (and the match telling whether more follow) lies
+        # in the tier; from the fourth, that next match lies past it.
+        for start in (2, 3):
+            cursor = cursors.encode_offset("relevance", start)
+            pages.append(client.get(path, params={**search, "cursor": cursor}))
+        assert client.portal is not None
+        loop_thread = client.portal.call(_current_thread)
+    assert [page.status_code for page in pages] == [200, 200, 200]
+    assert all(page.json()["next_cursor"] for page in pages), "more than four matches needed"
+    sqlite = backend == "sqlite"
+    assert [thread is loop_thread for thread in loaded_in] == [False, sqlite, False]
 
 
 def test_a_page_reads_the_catalogue_version_once(

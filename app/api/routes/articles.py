@@ -41,12 +41,18 @@ async def list_articles(request: Request, listing: ListingDep) -> Response:
         version: int | None = None  # read by `short` where it is asked; the page reuses it
 
         def short() -> bool:
-            # A search ranks its matches, an offset reads the rows it skips, and a new count
-            # may read every article: each can take long enough to hold up other requests.
+            # A new ranking scores every match, a search in another order lists them, an
+            # offset reads the rows it skips, and a new count may read every article: each
+            # can take long enough to hold up other requests.
             nonlocal version
-            if filters.search is not None or page.offset:
+            searching = filters.search is not None
+            if page.offset or (searching and page.sort != "relevance"):
                 return False
             version = query.catalogue_version(session)
+            if searching and not query.ranking_covers(
+                session, version=version, filters=filters, cursor=page.cursor, rows=page.limit + 1
+            ):
+                return False
             return query.counts_known(session, version=version, filters=filters, facets=page.facets)
 
         def load() -> dict[str, Any]:
