@@ -80,8 +80,9 @@ wrk -t1 -c4 -d{load["warmup"]}s URL  # warm-up
 - **Parse floor** (`python -m bench.ingest`): the same files, walked the same way, read and their
   front matter parsed with `yaml.load(text, Loader=yaml.CSafeLoader)` on the same number of
   spawned worker processes (chunks of 64 paths), doing nothing else. Both it and `newscat ingest`
-  {_timing(s)} The floor runs before and after the SQLite ingest and
-  counts as the mean of the two (once only, before, for corpora of
+  {_timing(s)} The floor runs before and after the SQLite ingest, and the
+  ingest's first load twice in between (the second into another new catalogue); each counts
+  as the mean of its two runs (one run of each for corpora of
   {s.get("single_floor_from", 1_000_000):,} files or more); "load avg" is the machine's
   1-minute load average during each run (on {r["machine"]["nproc"]} CPUs: anything above that
   means the run was waiting for a CPU).
