@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--single-floor-from",
         type=int,
         default=1_000_000,
-        help="corpora of at least this many files run the parse floor once, not twice",
+        help="corpora of at least this many files run the parse floor and the first load once, "
+        "not twice",
     )
     parser.add_argument("--skip-api", action="store_true", help="ingest benchmarks only")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
@@ -205,8 +206,7 @@ def bench_ingest(
     files = counts["parsed"] + counts["failed"]
     entry: dict[str, Any] = {"corpus": label, "files": files}
     db = work / f"catalogue-{corpus.name}.db"
-    for stale in work.glob(f"{db.name}*"):
-        stale.unlink()
+    _remove_catalogue(db)
     sqlite_url = f"sqlite:///{db}"
     entry["sqlite"] = _ingest_twice(
         corpus, sqlite_url, work / f"report-{corpus.name}", args, commands
@@ -251,14 +251,18 @@ def _first_load(
 ) -> dict[str, Any]:
     """Another first load of the corpus, into a second new catalogue removed afterwards."""
     db = work / f"catalogue-{corpus.name}-repeat.db"
-    for stale in work.glob(f"{db.name}*"):
-        stale.unlink()
+    _remove_catalogue(db)
     stem = work / f"report-{corpus.name}"
     try:
         return _ingest_once(corpus, f"sqlite:///{db}", stem, "repeat", args, commands)
     finally:
-        for made in work.glob(f"{db.name}*"):
-            made.unlink()
+        _remove_catalogue(db)
+
+
+def _remove_catalogue(db: Path) -> None:
+    """A SQLite catalogue's file and those beside it (WAL, shared memory, ingest lock)."""
+    for path in db.parent.glob(f"{db.name}*"):
+        path.unlink()
 
 
 def _ingest_once(
