@@ -12,6 +12,8 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel
 
+from app.schema_facts import SQLITE_PAGE_SIZE
+
 # Stable constraint names, so Alembic migrations are the same on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -90,6 +92,9 @@ def _configure_sqlite(engine: Engine, *, read_only: bool, busy_timeout_ms: int) 
         if read_only:
             cursor.execute("PRAGMA query_only = ON")
         else:
+            # Before the journal mode, which writes the header of a new file: a file that
+            # already holds a database keeps its page size.
+            cursor.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")
             # WAL lets the API read while an ingest writes; NORMAL is durable across
             # process crashes in WAL mode, which is what crash safety needs.
             cursor.execute("PRAGMA journal_mode = WAL")

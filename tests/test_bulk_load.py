@@ -12,8 +12,10 @@ from sqlalchemy import text
 
 from app.db import make_engine
 from app.ingest import load
+from app.ingest.plain_sql import WAL_CHECKPOINT_BYTES, wal_autocheckpoint
 from app.ingest.run import ingest_paths
 from app.models import ARTICLE
+from app.schema_facts import SQLITE_PAGE_SIZE
 from app.synth import generate_corpus
 from tests.catalogue import (
     ARTICLE_INDEXES_SQL,
@@ -135,8 +137,10 @@ def test_an_sqlite_ingest_checkpoints_its_wal_in_large_steps(
         lambda conn: seen.append(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()),
     )
     ingest_paths([corpus], sqlite_url, workers=1)
-    assert seen == [load.WAL_CHECKPOINT_PAGES]
-    assert load.WAL_CHECKPOINT_PAGES > 1000  # SQLite's default
+    # 64 MiB of the catalogue's pages, whatever their size: SQLite's default is 1,000 pages.
+    assert seen == [WAL_CHECKPOINT_BYTES // SQLITE_PAGE_SIZE] and seen[0] > 1000
+    assert WAL_CHECKPOINT_BYTES == 64 << 20
+    assert wal_autocheckpoint(4096) == "PRAGMA wal_autocheckpoint = 16384"
 
 
 def test_migrate_gives_a_killed_bulk_load_its_indexes_back(sqlite_url: str, tmp_path: Path) -> None:

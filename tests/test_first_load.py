@@ -4,9 +4,11 @@ and writes through sqlite3 alone (app.ingest.fresh): the same catalogue as the r
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from app.ingest.parsers import Parsers, start_first_load
 from app.ingest.run import ingest_paths
 from app.ingest.template import CACHE_DIR_ENV, ensure_template
 from app.ingest.work import DEFAULT_MAX_FILE_SIZE
-from app.schema_facts import ARTICLE_INDEX_NAMES
+from app.schema_facts import ARTICLE_INDEX_NAMES, SQLITE_PAGE_SIZE
 from app.synth import generate_corpus
 from tests.catalogue import canonical_dump, integrity_problems
 
@@ -63,7 +65,7 @@ def pools(monkeypatch: pytest.MonkeyPatch) -> list[Parsers]:
 
 
 def _schema(database: Path) -> tuple[object, ...]:
-    """The tables and indexes, each index's columns, and the journal mode."""
+    """The tables and indexes, each index's columns, the journal mode and the page size."""
     with sqlite3.connect(database) as conn:
         objects = conn.execute(
             "SELECT type, name, tbl_name FROM sqlite_master ORDER BY name"
@@ -73,7 +75,8 @@ def _schema(database: Path) -> tuple[object, ...]:
             for kind, name, _ in objects
             if kind == "index"
         }
-        return objects, columns, conn.execute("PRAGMA journal_mode").fetchone()
+        journal_mode = conn.execute("PRAGMA journal_mode").fetchone()
+        return objects, columns, journal_mode, conn.execute("PRAGMA page_size").fetchone()
 
 
 @pytest.fixture
@@ -109,6 +112,7 @@ def test_first_load_gives_the_same_catalogue_and_report(
     assert early.duplicates == usual.duplicates
     assert {d["kept"] for d in early.duplicates if "same/" in d["kept"]} == {"same/z/z.md"}
     assert _schema(tmp_path / "early.db") == _schema(tmp_path / "usual.db")
+    assert _schema(tmp_path / "early.db")[-2:] == (("wal",), (SQLITE_PAGE_SIZE,))
     assert canonical_dump(_url(tmp_path / "early.db")) == canonical_dump(
         _url(tmp_path / "usual.db")
     )
@@ -130,6 +134,21 @@ def test_a_catalogue_filled_meanwhile_is_loaded_as_usual(
     assert report.counts["unchanged"] == 30
     assert report.counts["new"] == 94 and report.counts["rejected"] == 1
     assert integrity_problems(url) == []
+
+
+def test_a_catalogue_made_with_another_page_size_keeps_it(tmp_path: Path) -> None:
+    template = ensure_template()
+    assert template is not None
+    database = tmp_path / "small-pages.db"
+    shutil.copyfile(template, database)  # as an earlier version made it: 4 KiB pages
+    with closing(sqlite3.connect(database, isolation_level=None)) as conn:
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("VACUUM")
+        assert conn.execute("PRAGMA page_size").fetchone() == (4096,) != (SQLITE_PAGE_SIZE,)
+    report = ingest_paths([_corpus(tmp_path / "c")], _url(database), workers=2)
+    assert report.counts["new"] == 124
+    assert _schema(database)[-2:] == (("wal",), (4096,))
+    assert integrity_problems(_url(database)) == []
 
 
 @pytest.mark.parametrize(
@@ -178,6 +197,25 @@ def test_a_first_load_imports_no_database_layer(tmp_path: Path) -> None:
     assert integrity_problems(url) == []
     again = ingest_paths([corpus], url, workers=2)
     assert again.counts["unchanged"] == 124 and again.counts["new"] == 0
+
+
+def test_a_first_load_checkpoints_its_wal_every_64_mib(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = fresh._Writer._apply
+    seen: list[tuple[int, int]] = []
+
+    def watched(self: Any, batch: Any) -> None:
+        (pages,) = self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()
+        (page_size,) = self.conn.execute("PRAGMA page_size").fetchone()
+        seen.append((pages, page_size))
+        written(self, batch)
+
+    monkeypatch.setattr(fresh._Writer, "_apply", watched)
+    url = _url(tmp_path / "cat.db")
+    first = start_first_load([_corpus(tmp_path / "c")], url, 2, DEFAULT_MAX_FILE_SIZE)
+    ingest_paths([tmp_path / "c"], url, workers=2, first_load=first, batch_size=100)
+    assert seen == [(4096, SQLITE_PAGE_SIZE)] * 2  # 64 MiB of 16 KiB pages, not SQLite's 1,000
 
 
 def test_a_first_load_cut_short_is_healed_by_the_next_run(

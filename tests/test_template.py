@@ -13,7 +13,7 @@ import pytest
 from app.ingest import template
 from app.ingest.fresh import _copy_new
 from app.ingest.template import CACHE_DIR_ENV, build_template, ensure_template, template_path
-from app.schema_facts import SCHEMA_REVISION
+from app.schema_facts import SCHEMA_REVISION, SQLITE_PAGE_SIZE
 
 
 def _contents(database: Path) -> tuple[object, ...]:
@@ -37,6 +37,7 @@ def test_the_template_is_what_alembic_makes_of_an_empty_file(
     assert sorted(p.name for p in built.parent.iterdir()) == [built.name]  # no WAL beside it
     with sqlite3.connect(built) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        assert conn.execute("PRAGMA page_size").fetchone() == (SQLITE_PAGE_SIZE,)
     stamp = built.stat().st_mtime_ns
     assert ensure_template() == built and built.stat().st_mtime_ns == stamp  # built once
 

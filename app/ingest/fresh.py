@@ -31,10 +31,10 @@ from app.ingest.plain_sql import (
     DUPLICATES,
     PROVIDER_SPELLINGS,
     TOPIC_SPELLINGS,
-    WAL_CHECKPOINT_PAGES,
     duplicate_entries,
     most_common,
     sqlite_datetime,
+    wal_autocheckpoint,
 )
 from app.ingest.record import IngestError
 from app.ingest.report import IngestReport
@@ -131,7 +131,8 @@ def load_new_catalogue(
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute(f"PRAGMA cache_size = -{CACHE_PAGES_KIB}")
-        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+        conn.execute(wal_autocheckpoint(page_size))
         gc.freeze()  # what was imported since the parsers started is long-lived too
         with first_load.parsers as parsers:
             _Writer(conn, report).run(parsers.results(), batch_size, on_progress)

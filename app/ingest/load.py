@@ -23,10 +23,10 @@ from app.ingest.names import refresh_names
 from app.ingest.plain_sql import (
     DUPLICATES,
     SOURCES_UNDER_ROOT,
-    WAL_CHECKPOINT_PAGES,
     duplicate_entries,
     sqlite_datetime,
     under_root,
+    wal_autocheckpoint,
 )
 from app.ingest.record import ArticleRecord, IngestError
 from app.ingest.rows import PUBLISHED_AT, Prepared, prepare
@@ -99,7 +99,8 @@ class Loader:
         """
         if not self.sqlite:
             return False
-        self.conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+        page_size = self.conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+        self.conn.exec_driver_sql(wal_autocheckpoint(page_size))
         restore_indexes(self.conn)
         bulk = self.next_pk == 1  # no article yet
         if bulk:

@@ -12,10 +12,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-# A writer's WAL grows to this many pages (64 MiB) between checkpoints, not SQLite's 1,000:
-# a page that several commits touch (b-tree interiors, search segments) is copied into the
-# file once per checkpoint. Set on the writer's connection only; readers are unaffected.
-WAL_CHECKPOINT_PAGES = 16384
+# A writer's WAL grows to 64 MiB between checkpoints, not SQLite's 1,000 pages: a page that
+# several commits touch (b-tree interiors, search segments) is copied into the file once per
+# checkpoint. Bytes, not pages: what is still in the WAL when the writer closes is copied
+# then, after the last file, so a larger page must not mean a longer wait at the end.
+# Set on the writer's connection only; readers are unaffected.
+WAL_CHECKPOINT_BYTES = 64 << 20
 
 # Every file whose canonical URL another file holds too and won: (url, kept, dropped).
 DUPLICATES = """
@@ -61,6 +63,11 @@ def under_root(root: str) -> dict[str, str | int]:
     """The parameters of `SOURCES_UNDER_ROOT` for one root."""
     prefix = root.rstrip("/") + "/"
     return {"root": root, "prefix": prefix, "length": len(prefix)}
+
+
+def wal_autocheckpoint(page_size: int) -> str:
+    """The PRAGMA that checkpoints a writer's WAL every WAL_CHECKPOINT_BYTES, in pages."""
+    return f"PRAGMA wal_autocheckpoint = {max(1, WAL_CHECKPOINT_BYTES // page_size)}"
 
 
 def sqlite_datetime(value: datetime) -> str:

@@ -3,9 +3,9 @@
 Creating a catalogue through Alembic means importing SQLAlchemy, SQLModel and Alembic, which
 costs more CPU than parsing a few hundred files. So the first time a new SQLite catalogue is
 wanted, Alembic migrates an empty file in the cache directory, and later new catalogues are
-copies of it. The template's name holds a digest of the migrations and of the SQLite
-library: a new or edited migration (or another SQLite) means a new template, so a copy is
-always what Alembic would make of an empty file.
+copies of it. The template's name holds a digest of the migrations, the SQLite library and
+the page size: a new or edited migration (or another SQLite, or page size) means a new
+template, so a copy is always what Alembic would make of an empty file.
 
 Importing this module must stay cheap (no SQLAlchemy until a template is built).
 """
@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from app.schema_facts import SCHEMA_REVISION
+from app.schema_facts import SCHEMA_REVISION, SQLITE_PAGE_SIZE
 
 CACHE_DIR_ENV = "NEWSCAT_CACHE_DIR"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -37,7 +37,7 @@ def cache_dir() -> Path:
 
 def template_path() -> Path | None:
     """Where the template for these migrations lives; None without the migrations at hand."""
-    digest = hashlib.sha256(sqlite3.sqlite_version.encode())
+    digest = hashlib.sha256(f"{sqlite3.sqlite_version} {SQLITE_PAGE_SIZE}".encode())
     try:
         for script in [MIGRATIONS / "env.py", *sorted((MIGRATIONS / "versions").glob("*.py"))]:
             digest.update(script.name.encode() + b"\0" + script.read_bytes())
