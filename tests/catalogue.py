@@ -128,7 +128,9 @@ def article_indexes(url: str) -> set[str]:
 
 
 def integrity_problems(url: str) -> list[str]:
-    """Torn or orphaned rows: every article must have its document, search row and a source."""
+    """Torn or orphaned rows: every article must have its document, search row and a source,
+    and every row that refers to an article must find it (a first load writes with SQLite's
+    foreign key checks off)."""
     engine = make_engine(url, read_only=True)
     problems: list[str] = []
     try:
@@ -138,6 +140,8 @@ def integrity_problems(url: str) -> list[str]:
                 result = conn.execute(text("PRAGMA integrity_check")).scalar()
                 if result != "ok":
                     problems.append(f"integrity_check: {result}")
+                for table, rowid, parent, _ in conn.execute(text("PRAGMA foreign_key_check")):
+                    problems.append(f"{table} row {rowid} refers to no {parent} row")
                 fts_key = "rowid"
             else:
                 fts_key = "pk"
