@@ -21,7 +21,9 @@ from sqlalchemy.engine import Engine
 
 from app.db import make_engine
 from app.entries import related_entries
-from app.ingest.files import StoredSource
+from app.ingest import parsers
+from app.ingest.files import DEFAULT_MAX_FILE_SIZE, StoredSource
+from app.ingest.parsers import GC_THRESHOLD, Parsers
 from app.ingest.run import ingest_paths
 from app.ingest.unchanged import Comparison
 from app.synth import generate_corpus
@@ -205,19 +207,32 @@ def test_first_load_looks_up_no_stored_file(
 def test_parallel_parsing_freezes_the_heap_only_while_it_runs(
     database_url: str, tmp_path: Path
 ) -> None:
-    # Frozen objects are out of the collector's sight in the forked workers (app/ingest/run.py);
-    # the writer must not be left with a frozen heap after the run.
+    # Frozen objects are out of the collector's sight in the forked workers (app/ingest/run.py),
+    # and the collector runs rarely there and in the writer; the writer must not be left with
+    # a frozen heap or a changed collector after the run.
     generate_corpus(tmp_path / "c", 40, seed=5)
-    frozen: list[int] = []
+    frozen: list[tuple[int, int]] = []
+    before = gc.get_threshold()
     report = ingest_paths(
         [tmp_path / "c"],
         database_url,
         workers=2,
-        on_progress=lambda _n: frozen.append(gc.get_freeze_count()),
+        on_progress=lambda _n: frozen.append((gc.get_freeze_count(), gc.get_threshold()[0])),
     )
     assert report.counts["new"] == 40
-    assert frozen and min(frozen) > 0
-    assert gc.get_freeze_count() == 0
+    assert frozen and min(count for count, _ in frozen) > 0
+    assert {threshold for _, threshold in frozen} == {GC_THRESHOLD} != {before[0]}
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_parser_workers_collect_garbage_rarely(
+    start_method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parsers, "START_METHOD", start_method)
+    with Parsers(2, DEFAULT_MAX_FILE_SIZE, sqlite=True) as running:
+        thresholds = {running._pool.submit(gc.get_threshold).result()[0] for _ in range(4)}
+    assert thresholds == {GC_THRESHOLD}
 
 
 def test_touched_but_identical_file_is_unchanged(database_url: str, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import signal
 import stat
@@ -89,6 +90,12 @@ def parse_files(paths: Sequence[str], max_size: int, sqlite: bool) -> list[Outco
         except Exception as exc:  # the parser promises IngestError; never let one file stop a run
             results.append(IngestError(f"unexpected error: {type(exc).__name__}: {exc}"))
     return results
+
+
+def start_worker(parent: int, gc_threshold: int) -> None:
+    """A parser worker's setup: it dies with the ingest, and collects garbage rarely."""
+    die_with_parent(parent)
+    gc.set_threshold(gc_threshold, *gc.get_threshold()[1:])
 
 
 def die_with_parent(parent: int) -> None:
