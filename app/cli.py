@@ -160,7 +160,7 @@ def migrate(database_url: DatabaseOption = None) -> None:
     engine = make_engine(url)
     try:
         upgrade(engine)
-        # An ingest killed during a first load leaves the article indexes out until the
+        # An ingest killed during a first load leaves the secondary indexes out until the
         # next one; migrating puts them back too (after any ingest still running).
         with writer_lock(engine, url, timeout=DEFAULT_LOCK_TIMEOUT), engine.begin() as conn:
             restore_indexes(conn)

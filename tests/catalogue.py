@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from app.db import make_engine
+from app.schema_facts import BULK_INDEX_TABLES
 
 ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -111,18 +112,19 @@ def canonical_dump(url: str) -> dict[str, Any]:
         engine.dispose()
 
 
-ARTICLE_INDEXES_SQL = (
-    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'article' "
+BULK_INDEXES_SQL = (
+    f"SELECT name FROM sqlite_master WHERE {BULK_INDEX_TABLES} "
     "AND name NOT LIKE 'sqlite_autoindex_%'"
 )
 
 
-def article_indexes(url: str) -> set[str]:
-    """The secondary indexes a SQLite catalogue's article table has now."""
+def bulk_indexes(url: str) -> set[str]:
+    """The secondary indexes a bulk load drops (app.ingest.bulk) that a SQLite catalogue
+    has now."""
     engine = make_engine(url, read_only=True)
     try:
         with engine.connect() as conn:
-            return set(conn.execute(text(ARTICLE_INDEXES_SQL)).scalars())
+            return set(conn.execute(text(BULK_INDEXES_SQL)).scalars())
     finally:
         engine.dispose()
 

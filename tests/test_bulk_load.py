@@ -1,4 +1,4 @@
-"""A first ingest into an empty SQLite catalogue builds the article indexes once, at the end;
+"""A first ingest into an empty SQLite catalogue builds the secondary indexes once, at the end;
 whatever stops it, the catalogue gets every index back (app/ingest/bulk.py)."""
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ from app.db import make_engine
 from app.ingest import load
 from app.ingest.plain_sql import WAL_CHECKPOINT_BYTES, wal_autocheckpoint
 from app.ingest.run import ingest_paths
-from app.models import ARTICLE
+from app.models import ARTICLE, ARTICLE_TOPIC
 from app.schema_facts import SQLITE_PAGE_SIZE
 from app.synth import generate_corpus
 from tests.catalogue import (
-    ARTICLE_INDEXES_SQL,
+    BULK_INDEXES_SQL,
     article_count,
-    article_indexes,
+    bulk_indexes,
     canonical_dump,
     integrity_problems,
 )
 
-EXPECTED = {str(index.name) for index in ARTICLE.indexes}
+EXPECTED = {str(index.name) for index in [*ARTICLE.indexes, *ARTICLE_TOPIC.indexes]}
 
 
 def _drop(url: str, names: list[str]) -> None:
@@ -56,7 +56,8 @@ def _before_each_batch(monkeypatch: pytest.MonkeyPatch, observe: Callable[[Any],
 
 def test_the_expected_indexes_are_known() -> None:
     # A rename in models.py must not leave this test comparing two empty sets.
-    assert "ix_article_published_at_id" in EXPECTED and len(EXPECTED) == 8
+    assert "ix_article_published_at_id" in EXPECTED and len(EXPECTED) == 9
+    assert "ix_article_topic_topic_key_article_pk" in EXPECTED
 
 
 def test_first_load_into_an_empty_catalogue_ends_with_every_index(
@@ -67,12 +68,12 @@ def test_first_load_into_an_empty_catalogue_ends_with_every_index(
     during: list[set[str]] = []
     _before_each_batch(
         monkeypatch,
-        lambda conn: during.append(set(conn.execute(text(ARTICLE_INDEXES_SQL)).scalars())),
+        lambda conn: during.append(set(conn.execute(text(BULK_INDEXES_SQL)).scalars())),
     )
     report = ingest_paths([corpus], sqlite_url, workers=1, batch_size=7)
     assert report.counts["new"] > 0
     assert len(during) > 1 and all(seen == set() for seen in during)  # loaded without them
-    assert article_indexes(sqlite_url) == EXPECTED
+    assert bulk_indexes(sqlite_url) == EXPECTED
     assert integrity_problems(sqlite_url) == []
 
 
@@ -85,7 +86,7 @@ def test_bulk_load_stores_what_an_indexed_load_stores(
     indexed_url = f"sqlite:///{tmp_path / 'indexed.db'}"
     monkeypatch.setattr(load, "drop_indexes", lambda conn: None)
     ingest_paths([corpus], indexed_url, workers=1, batch_size=9)
-    assert article_indexes(indexed_url) == EXPECTED
+    assert bulk_indexes(indexed_url) == EXPECTED
     assert canonical_dump(indexed_url) == canonical_dump(sqlite_url)
 
 
@@ -96,14 +97,14 @@ def test_indexes_a_killed_bulk_load_left_out_come_back_on_the_next_run(
     generate_corpus(corpus, 40, seed=43)
     ingest_paths([corpus], sqlite_url, workers=1)
     # What a SIGKILL during a bulk load leaves: committed articles, dropped indexes.
-    _drop(sqlite_url, ["ix_article_published_at_id", "ix_article_type"])
-    assert article_indexes(sqlite_url) == EXPECTED - {
+    _drop(sqlite_url, ["ix_article_published_at_id", "ix_article_topic_topic_key_article_pk"])
+    assert bulk_indexes(sqlite_url) == EXPECTED - {
         "ix_article_published_at_id",
-        "ix_article_type",
+        "ix_article_topic_topic_key_article_pk",
     }
     report = ingest_paths([corpus], sqlite_url, workers=1)
     assert report.counts["new"] == 0
-    assert article_indexes(sqlite_url) == EXPECTED
+    assert bulk_indexes(sqlite_url) == EXPECTED
 
 
 def test_a_bulk_load_that_fails_keeps_its_commits_and_gets_its_indexes_back(
@@ -122,7 +123,7 @@ def test_a_bulk_load_that_fails_keeps_its_commits_and_gets_its_indexes_back(
     with pytest.raises(RuntimeError, match="disk on fire"):
         ingest_paths([corpus], sqlite_url, workers=1, batch_size=10)
     assert article_count(sqlite_url) > 0  # the first batch was committed before the failure
-    assert article_indexes(sqlite_url) == EXPECTED
+    assert bulk_indexes(sqlite_url) == EXPECTED
     assert integrity_problems(sqlite_url) == []
 
 
@@ -154,5 +155,5 @@ def test_migrate_gives_a_killed_bulk_load_its_indexes_back(sqlite_url: str, tmp_
     _drop(sqlite_url, ["ix_article_quality_id", "ix_article_removed"])
     result = CliRunner().invoke(app, ["migrate", "--database-url", sqlite_url])
     assert result.exit_code == 0, result.output
-    assert article_indexes(sqlite_url) == EXPECTED
+    assert bulk_indexes(sqlite_url) == EXPECTED
     assert article_count(sqlite_url) == 20

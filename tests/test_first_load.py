@@ -19,7 +19,7 @@ from app.ingest.parsers import Parsers, start_first_load
 from app.ingest.run import ingest_paths
 from app.ingest.template import CACHE_DIR_ENV, ensure_template
 from app.ingest.work import DEFAULT_MAX_FILE_SIZE
-from app.schema_facts import ARTICLE_INDEX_NAMES, SQLITE_PAGE_SIZE
+from app.schema_facts import BULK_INDEX_NAMES, SQLITE_PAGE_SIZE
 from app.synth import generate_corpus
 from tests.catalogue import canonical_dump, integrity_problems
 
@@ -242,7 +242,7 @@ def test_a_first_load_cut_short_is_healed_by_the_next_run(
     with sqlite3.connect(tmp_path / "cat.db") as conn:
         assert conn.execute("SELECT count(*) FROM article").fetchone()[0] == 20
         indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        assert indexes >= ARTICLE_INDEX_NAMES  # given back though the load failed
+        assert indexes >= BULK_INDEX_NAMES  # given back though the load failed
         assert conn.execute("SELECT names_dirty FROM catalogue_state").fetchone() == (1,)
     assert integrity_problems(url) == []
     healed = ingest_paths([corpus], url, workers=2)

@@ -27,10 +27,10 @@ from app.ingest.files import StoredSource
 from app.ingest.load import Loader
 from app.ingest.run import ingest_paths
 from app.ingest.unchanged import Comparison
-from app.models import ARTICLE
-from app.schema_facts import ARTICLE_INDEX_NAMES
+from app.models import ARTICLE, ARTICLE_TOPIC
+from app.schema_facts import BULK_INDEX_NAMES
 from app.synth import generate_corpus
-from tests.catalogue import article_indexes, canonical_dump, catalogue_state
+from tests.catalogue import bulk_indexes, canonical_dump, catalogue_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,8 +103,9 @@ def runs(monkeypatch: pytest.MonkeyPatch) -> Runs:
     return Runs(monkeypatch)
 
 
-def test_article_index_names_are_the_models() -> None:
-    assert {index.name for index in ARTICLE.indexes} == ARTICLE_INDEX_NAMES
+def test_bulk_index_names_are_the_models() -> None:
+    models = {index.name for index in [*ARTICLE.indexes, *ARTICLE_TOPIC.indexes]}
+    assert models == BULK_INDEX_NAMES
 
 
 def test_unchanged_tree_finishes_without_the_regular_run(tmp_path: Path, runs: Runs) -> None:
@@ -221,7 +222,7 @@ def test_a_catalogue_the_regular_run_would_mend_takes_the_regular_run(
     assert (runs.compared, runs.regular, runs.finished_early) == (0, 1, 0)
     assert again.counts["unchanged"] == 12
     assert _state(url)["names_dirty"] == 0
-    assert article_indexes(url) >= ARTICLE_INDEX_NAMES
+    assert bulk_indexes(url) >= BULK_INDEX_NAMES
 
 
 def test_an_empty_catalogue_takes_the_regular_run(tmp_path: Path, runs: Runs) -> None:

@@ -5,7 +5,7 @@ tree of a few hundred files costs more than parsing it. A catalogue that did not
 holds nothing to compare, reconcile or prune, so its first load is inserts only: this
 copies the schema template (`app.ingest.template`) into place and writes the same rows the
 regular run would (tests compare the two catalogues), in the same batches and commits, as
-a bulk load (`app.ingest.bulk`): the article indexes are dropped first and built once at
+a bulk load (`app.ingest.bulk`): the secondary indexes are dropped first and built once at
 the end, and the display names are counted once, when everything is in.
 
 Crash safety is the regular run's: each batch commits whole, and a run killed half way
@@ -48,6 +48,7 @@ from app.ingest.rows import (
 )
 from app.ingest.template import ensure_template
 from app.ingest.unchanged import BUSY_TIMEOUT_MS
+from app.schema_facts import BULK_INDEX_TABLES
 
 CACHE_PAGES_KIB = 65536  # as app.db
 
@@ -81,9 +82,9 @@ DELETE_DEPENDENTS = (
     "DELETE FROM article_fts WHERE rowid = ?",
 )
 EXISTING = "SELECT id, pk, published_at, source_path FROM article WHERE id IN "
-ARTICLE_INDEXES = (
-    "SELECT name, sql FROM sqlite_master "
-    "WHERE type = 'index' AND tbl_name = 'article' AND sql IS NOT NULL ORDER BY name"
+BULK_INDEXES = (
+    f"SELECT name, sql FROM sqlite_master WHERE {BULK_INDEX_TABLES} "  # noqa: S608
+    "AND sql IS NOT NULL ORDER BY name"
 )
 INSERT_TOPIC_NAME = _insert("topic", ("key", "name"))
 NEXT_VERSION = "UPDATE catalogue_state SET version = version + 1"
@@ -184,7 +185,7 @@ class _Writer:
             conn.execute("UPDATE catalogue_state SET run_counter = run_counter + 1")
             (self.run_number,) = conn.execute("SELECT run_counter FROM catalogue_state").fetchone()
         with _transaction(conn):
-            for name, sql in conn.execute(ARTICLE_INDEXES).fetchall():
+            for name, sql in conn.execute(BULK_INDEXES).fetchall():
                 self.indexes.append(sql)
                 conn.execute(f"DROP INDEX {name}")
         try:

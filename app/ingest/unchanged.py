@@ -31,16 +31,16 @@ from app.ingest.plain_sql import (
     under_root,
 )
 from app.ingest.report import IngestReport
-from app.schema_facts import ARTICLE_INDEX_NAMES, SCHEMA_REVISION
+from app.schema_facts import BULK_INDEX_NAMES, BULK_INDEX_TABLES, SCHEMA_REVISION
 
 BUSY_TIMEOUT_MS = 5000  # as app.db's connections
-QUALIFIES = """
+QUALIFIES = f"""
 SELECT
     (SELECT group_concat(version_num) FROM alembic_version),
     (SELECT names_dirty FROM catalogue_state),
     EXISTS (SELECT 1 FROM source_file),
-    (SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'article')
-"""
+    (SELECT group_concat(name) FROM sqlite_master WHERE {BULK_INDEX_TABLES})
+"""  # noqa: S608 (constants only)
 STORED = "SELECT path, size, mtime_ns, content_hash, article_pk FROM source_file WHERE path IN "
 # What the regular run writes when it changed nothing: the run's number and its time (the
 # names are fresh, or the catalogue would not qualify).
@@ -76,7 +76,7 @@ class Comparison:
             and revision == SCHEMA_REVISION
             and names_dirty == 0
             and has_sources
-            and ARTICLE_INDEX_NAMES.issubset((indexes or "").split(","))
+            and BULK_INDEX_NAMES.issubset((indexes or "").split(","))
         )
         if not qualifies:
             conn.close()
