@@ -16,8 +16,6 @@ SCHEMA_REVISION = "0003"
 SQLITE_PAGE_SIZE = 16384
 # The secondary indexes a load into an empty catalogue drops and builds again at its end
 # (app.ingest.bulk): the article table's, and article_topic's by topic.
-# Where sqlite_master lists them (with the tables' unique indexes, which always stay).
-BULK_INDEX_TABLES = "type = 'index' AND tbl_name IN ('article', 'article_topic')"
 BULK_INDEX_NAMES = frozenset(
     {
         "ix_article_category",
@@ -31,3 +29,6 @@ BULK_INDEX_NAMES = frozenset(
         "ix_article_topic_topic_key_article_pk",
     }
 )
+# The WHERE clause that finds them in sqlite_master (with their tables' unique indexes,
+# which always stay).
+BULK_INDEX_FILTER = "type = 'index' AND tbl_name IN ('article', 'article_topic')"

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from app.db import make_engine
-from app.schema_facts import BULK_INDEX_TABLES
+from app.schema_facts import BULK_INDEX_FILTER
 
 ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -113,7 +113,7 @@ def canonical_dump(url: str) -> dict[str, Any]:
 
 
 BULK_INDEXES_SQL = (
-    f"SELECT name FROM sqlite_master WHERE {BULK_INDEX_TABLES} "
+    f"SELECT name FROM sqlite_master WHERE {BULK_INDEX_FILTER} "
     "AND name NOT LIKE 'sqlite_autoindex_%'"
 )
 

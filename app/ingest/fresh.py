@@ -48,7 +48,7 @@ from app.ingest.rows import (
 )
 from app.ingest.template import ensure_template
 from app.ingest.unchanged import BUSY_TIMEOUT_MS
-from app.schema_facts import BULK_INDEX_TABLES
+from app.schema_facts import BULK_INDEX_FILTER
 
 CACHE_PAGES_KIB = 65536  # as app.db
 
@@ -83,7 +83,7 @@ DELETE_DEPENDENTS = (
 )
 EXISTING = "SELECT id, pk, published_at, source_path FROM article WHERE id IN "
 BULK_INDEXES = (
-    f"SELECT name, sql FROM sqlite_master WHERE {BULK_INDEX_TABLES} "  # noqa: S608
+    f"SELECT name, sql FROM sqlite_master WHERE {BULK_INDEX_FILTER} "  # noqa: S608
     "AND sql IS NOT NULL ORDER BY name"
 )
 INSERT_TOPIC_NAME = _insert("topic", ("key", "name"))

@@ -40,7 +40,7 @@ def ingest_paths(
 
     Each batch of `batch_size` files is one transaction. A commit writes every page its
     rows touched, and an article's unique `id` lands anywhere in its index: with 500 files
-    a batch, a first load of 100k files wrote 13 % more than with 2,000.
+    a batch, a first load of 100k files wrote 15 % more than with 2,000 (2.5 GiB against 2.2).
 
     `first_load` is parsing of the same paths already under way (`start_first_load`); it is
     used only if the catalogue turns out to hold no file yet, and closed in any case.

@@ -31,7 +31,7 @@ from app.ingest.plain_sql import (
     under_root,
 )
 from app.ingest.report import IngestReport
-from app.schema_facts import BULK_INDEX_NAMES, BULK_INDEX_TABLES, SCHEMA_REVISION
+from app.schema_facts import BULK_INDEX_FILTER, BULK_INDEX_NAMES, SCHEMA_REVISION
 
 BUSY_TIMEOUT_MS = 5000  # as app.db's connections
 QUALIFIES = f"""
@@ -39,7 +39,7 @@ SELECT
     (SELECT group_concat(version_num) FROM alembic_version),
     (SELECT names_dirty FROM catalogue_state),
     EXISTS (SELECT 1 FROM source_file),
-    (SELECT group_concat(name) FROM sqlite_master WHERE {BULK_INDEX_TABLES})
+    (SELECT group_concat(name) FROM sqlite_master WHERE {BULK_INDEX_FILTER})
 """  # noqa: S608 (constants only)
 STORED = "SELECT path, size, mtime_ns, content_hash, article_pk FROM source_file WHERE path IN "
 # What the regular run writes when it changed nothing: the run's number and its time (the
