@@ -145,7 +145,7 @@ def test_an_sqlite_ingest_checkpoints_its_wal_in_large_steps(
 
 
 def test_migrate_gives_a_killed_bulk_load_its_indexes_back(sqlite_url: str, tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from app.cli import app
 

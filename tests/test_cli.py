@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from app.cli import app
 from app.db import make_engine
