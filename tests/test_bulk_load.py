@@ -145,15 +145,14 @@ def test_an_sqlite_ingest_checkpoints_its_wal_in_large_steps(
 
 
 def test_migrate_gives_a_killed_bulk_load_its_indexes_back(sqlite_url: str, tmp_path: Path) -> None:
-    from click.testing import CliRunner
 
-    from app.cli import app
+    from tests.command import invoke
 
     corpus = tmp_path / "corpus"
     generate_corpus(corpus, 20, seed=44)
     ingest_paths([corpus], sqlite_url, workers=1)
     _drop(sqlite_url, ["ix_article_quality_id", "ix_article_removed"])
-    result = CliRunner().invoke(app, ["migrate", "--database-url", sqlite_url])
+    result = invoke(["migrate", "--database-url", sqlite_url])
     assert result.exit_code == 0, result.output
     assert bulk_indexes(sqlite_url) == EXPECTED
     assert article_count(sqlite_url) == 20

@@ -11,25 +11,50 @@ import threading
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from app.cli import app
 from app.db import make_engine
 from app.ingest.lock import CatalogueBusy, writer_lock
 from app.ingest.run import ingest_paths
 from app.synth import generate_corpus
 from tests.catalogue import article_count, canonical_dump, integrity_problems
+from tests.command import invoke
 from tests.hostile import write_hostile
 
-runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_help_lists_every_command() -> None:
-    result = runner.invoke(app, ["--help"])
+    result = invoke(["--help"])
     assert result.exit_code == 0
     for command in ("ingest", "serve", "migrate", "demo", "stats", "generate"):
         assert command in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["ingest", "x", "--workers", "0"], "--workers"),
+        (["ingest", "x", "--workers", "two"], "--workers"),
+        (["ingest", "x", "--max-file-size", "0"], "--max-file-size"),
+        (["ingest", "x", "--lock-timeout", "-1"], "--lock-timeout"),
+        (["ingest"], "PATH"),
+        (["serve", "--port", "http"], "--port"),
+        (["generate", "d", "--count", "-1"], "--count"),
+        (["ingest", "x", "--no-such-option"], "--no-such-option"),
+        (["no-such-command"], "no-such-command"),
+    ],
+)
+def test_usage_errors_exit_2_naming_the_argument(args: list[str], named: str) -> None:
+    result = invoke(args)
+    assert result.exit_code == 2
+    assert named in result.output
+    assert "Traceback" not in result.output
+
+
+def test_no_command_prints_the_commands() -> None:
+    result = invoke([])
+    assert result.exit_code == 2
+    assert "ingest" in result.output and "serve" in result.output
 
 
 def test_hostile_files_are_rejected_and_good_files_ingest(
@@ -39,8 +64,7 @@ def test_hostile_files_are_rejected_and_good_files_ingest(
     generate_corpus(corpus / "good", 40, seed=11)
     hostile = write_hostile(corpus / "bad")
     report_path = tmp_path / "report.json"
-    result = runner.invoke(
-        app,
+    result = invoke(
         ["ingest", str(corpus), "--database-url", database_url, "--report", str(report_path)],
     )
     assert result.exit_code == 1, result.output
@@ -58,8 +82,7 @@ def test_hostile_files_are_rejected_and_good_files_ingest(
 def test_report_has_the_documented_shape(database_url: str, tmp_path: Path) -> None:
     generate_corpus(tmp_path / "c", 10, seed=12)
     report_path = tmp_path / "r.json"
-    result = runner.invoke(
-        app,
+    result = invoke(
         [
             "ingest",
             str(tmp_path / "c"),
@@ -86,9 +109,7 @@ def test_report_has_the_documented_shape(database_url: str, tmp_path: Path) -> N
 
 def test_dry_run_writes_nothing(database_url: str, tmp_path: Path) -> None:
     generate_corpus(tmp_path / "c", 10, seed=13)
-    result = runner.invoke(
-        app, ["ingest", str(tmp_path / "c"), "--database-url", database_url, "--dry-run"]
-    )
+    result = invoke(["ingest", str(tmp_path / "c"), "--database-url", database_url, "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "10 new" in result.output
     assert article_count(database_url) == 0
@@ -126,7 +147,7 @@ def test_script_exits_with_its_status_and_all_its_output(
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    result = runner.invoke(app, ["ingest", str(tmp_path / "missing"), "--database-url", url])
+    result = invoke(["ingest", str(tmp_path / "missing"), "--database-url", url])
     assert result.exit_code == 2
     assert "no such file or directory" in result.output
     assert "Traceback" not in result.output
@@ -135,7 +156,7 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 def test_unreachable_database_exits_2(tmp_path: Path) -> None:
     generate_corpus(tmp_path / "c", 2, seed=14)
     url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
-    result = runner.invoke(app, ["ingest", str(tmp_path / "c"), "--database-url", url])
+    result = invoke(["ingest", str(tmp_path / "c"), "--database-url", url])
     assert result.exit_code == 2
     assert "cannot use the catalogue" in result.output
     assert "Traceback" not in result.output
@@ -157,8 +178,7 @@ def test_second_writer_waits_then_refuses(database_url: str, tmp_path: Path) -> 
         assert holding.wait(30)
         with pytest.raises(CatalogueBusy):
             ingest_paths([tmp_path / "c"], database_url, workers=1, lock_timeout=0.3)
-        result = runner.invoke(
-            app,
+        result = invoke(
             [
                 "ingest",
                 str(tmp_path / "c"),
@@ -222,8 +242,8 @@ def test_readme_commands_and_options_exist() -> None:
     for row in rows:
         words = row.split("`")[1].split()
         command = words[1]
-        help_text = runner.invoke(app, [command, "--help"], terminal_width=200).output
-        assert "Usage" in help_text, command
+        help_text = invoke([command, "--help"]).output
+        assert "usage:" in help_text, command
         for option in (w.strip("[]") for w in words if w.strip("[").startswith("--")):
             assert option in help_text, f"{command} {option}"
 

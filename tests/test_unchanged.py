@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from app.cli import app
 from app.database_url import sqlite_file
 from app.db import is_sqlite, sqlite_path
 from app.ingest import job, unchanged
@@ -31,6 +29,7 @@ from app.models import ARTICLE, ARTICLE_TOPIC
 from app.schema_facts import BULK_INDEX_NAMES
 from app.synth import generate_corpus
 from tests.catalogue import bulk_indexes, canonical_dump, catalogue_state
+from tests.command import invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -295,7 +294,7 @@ def test_a_catalogue_another_program_holds_is_a_clear_error(
     other = sqlite3.connect(tmp_path / "catalogue.db", isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")  # another program's write transaction
-        result = CliRunner().invoke(app, ["ingest", str(corpus), "--database-url", url])
+        result = invoke(["ingest", str(corpus), "--database-url", url])
     finally:
         other.close()
     assert result.exit_code == 2, result.output
