@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from app.entries import related_entries
 from app.ingest import parse
 from app.ingest.parse import DEFAULT_MAX_SIZE, MAX_DEPTH, parse_article
-from app.ingest.record import ArticleRecord, IngestError, article_id
+from app.ingest.record import ArticleRecord, article_id
+from app.ingest.rejection import IngestError
 from app.synth import generate_corpus
 from tests.hostile import GOOD, HOSTILE, LARGE, REASONS, good_with, write_hostile
 

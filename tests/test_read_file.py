@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.ingest import work
-from app.ingest.record import IngestError
+from app.ingest.rejection import IngestError
 from app.ingest.work import read_file
 
 

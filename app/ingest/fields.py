@@ -8,7 +8,8 @@ from typing import Any, NoReturn, Protocol
 from yaml.nodes import Node
 
 from app.entries import WHEN_TYPES, image, int64, trimmed, utc
-from app.ingest.record import ArticleRecord, IngestError, article_id
+from app.ingest.record import ArticleRecord, article_id
+from app.ingest.rejection import IngestError
 
 # Marks count from 0 and the front matter starts on the file's second line.
 LINE_OFFSET = 2

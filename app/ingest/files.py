@@ -1,35 +1,33 @@
 """Finding the article files under the given paths, and which of them changed.
 
-Importing this module must stay cheap (standard library only): an unchanged re-ingest does
-nothing else before it finishes (see `app.ingest.unchanged`).
+Importing this module must stay cheap (a few standard modules; not even dataclasses, which
+imports inspect: 13 ms with hashlib, a tenth of an unchanged re-ingest of 10,000 files):
+an unchanged re-ingest does nothing else before it finishes (see `app.ingest.unchanged`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from app.ingest.record import IngestError
+from app.ingest.rejection import IngestError
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt", ".yaml"})
 LOOKUP_CHUNK = 1000  # paths asked of the catalogue at once
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024  # the largest file accepted, in bytes
 
 
-@dataclass(slots=True)
-class FileTask:
+class FileTask(NamedTuple):
     path: str
     rel_path: str
     display: str
     stored_hash: str | None  # the content hash stored for this path, if any
 
 
-@dataclass(slots=True)
-class StoredSource:
+class StoredSource(NamedTuple):
     """What the catalogue holds of a file."""
 
     size: int

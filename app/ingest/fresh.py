@@ -36,7 +36,7 @@ from app.ingest.plain_sql import (
     sqlite_datetime,
     wal_autocheckpoint,
 )
-from app.ingest.record import IngestError
+from app.ingest.rejection import IngestError
 from app.ingest.report import IngestReport
 from app.ingest.rows import (
     ARTICLE_INSERT,

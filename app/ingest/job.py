@@ -20,7 +20,7 @@ from app.ingest.files import FileTask, OnUnchanged, file_tasks
 from app.ingest.load import Loader, SourceInfo
 from app.ingest.lock import writer_lock
 from app.ingest.parsers import FirstLoad, Outcome, Parsers
-from app.ingest.record import IngestError
+from app.ingest.rejection import IngestError
 from app.ingest.report import IngestReport
 from app.ingest.rows import Prepared
 from app.ingest.work import parse_files, read_and_parse

@@ -28,7 +28,8 @@ from app.ingest.plain_sql import (
     under_root,
     wal_autocheckpoint,
 )
-from app.ingest.record import ArticleRecord, IngestError
+from app.ingest.record import ArticleRecord
+from app.ingest.rejection import IngestError
 from app.ingest.rows import PUBLISHED_AT, Prepared, prepare
 from app.ingest.sql import dialect_insert, writer_statements
 from app.models import ARTICLE, PROVIDER, SOURCE, STATE, TOPIC

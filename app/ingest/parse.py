@@ -25,7 +25,8 @@ from app.ingest.fields import (
     describe,
     node_line,
 )
-from app.ingest.record import ArticleRecord, IngestError
+from app.ingest.record import ArticleRecord
+from app.ingest.rejection import IngestError
 
 __all__ = ["DEFAULT_MAX_SIZE", "MAX_DEPTH", "parse_article"]
 

@@ -13,18 +13,6 @@ def article_id(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
-class IngestError(Exception):
-    """One file could not be ingested; `reason` is for people, `line` is 1-based in the file."""
-
-    def __init__(self, reason: str, line: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.line = line
-
-    def __str__(self) -> str:
-        return self.reason if self.line is None else f"line {self.line}: {self.reason}"
-
-
 @dataclass(slots=True)
 class ArticleRecord:
     """Everything the catalogue stores about one file's article.

@@ -6,26 +6,25 @@ without the database layer (see `app.ingest.unchanged`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from app.ingest.record import IngestError
+from app.ingest.rejection import IngestError
 
 
 class UsageError(Exception):
     """The command was called wrongly (exit status 2)."""
 
 
-@dataclass
 class IngestReport:
-    counts: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(
+    """What one run did: counts by outcome, the rejected files and the duplicates."""
+
+    def __init__(self, *, dry_run: bool = False) -> None:
+        self.counts: dict[str, int] = dict.fromkeys(
             ("new", "updated", "unchanged", "rejected", "duplicates", "pruned"), 0
         )
-    )
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    duplicates: list[dict[str, str]] = field(default_factory=list)
-    dry_run: bool = False
+        self.errors: list[dict[str, Any]] = []
+        self.duplicates: list[dict[str, str]] = []
+        self.dry_run = dry_run
 
     @property
     def exit_code(self) -> int:

@@ -18,7 +18,8 @@ from typing import NamedTuple
 
 from app.ingest.files import DEFAULT_MAX_FILE_SIZE
 from app.ingest.parse import parse_article
-from app.ingest.record import ArticleRecord, IngestError
+from app.ingest.record import ArticleRecord
+from app.ingest.rejection import IngestError
 from app.ingest.rows import Prepared, prepare
 
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>

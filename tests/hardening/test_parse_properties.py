@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.ingest.parse import parse_article
-from app.ingest.record import ArticleRecord, IngestError, article_id
+from app.ingest.record import ArticleRecord, article_id
+from app.ingest.rejection import IngestError
 from tests.hardening.conftest import record_figure
 from tests.hostile import GOOD
 
