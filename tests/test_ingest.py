@@ -24,6 +24,7 @@ from app.entries import related_entries
 from app.ingest import parsers
 from app.ingest.files import DEFAULT_MAX_FILE_SIZE, StoredSource
 from app.ingest.parsers import GC_THRESHOLD, Parsers
+from app.ingest.plain_sql import STORED_SOURCES
 from app.ingest.run import ingest_paths
 from app.ingest.unchanged import Comparison
 from app.synth import generate_corpus
@@ -179,7 +180,7 @@ def test_first_load_looks_up_no_stored_file(
     lookups: list[str] = []
 
     def spy(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if re.search(r"FROM source_file\s+WHERE source_file\.path IN", statement):
+        if statement.startswith(STORED_SOURCES):
             lookups.append(statement)
 
     # A SQLite catalogue's later runs look files up through sqlite3 (app.ingest.unchanged).

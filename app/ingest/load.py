@@ -23,7 +23,9 @@ from app.ingest.names import refresh_names
 from app.ingest.plain_sql import (
     DUPLICATES,
     SOURCES_UNDER_ROOT,
+    STORED_SOURCES,
     duplicate_entries,
+    placeholders,
     sqlite_datetime,
     under_root,
     wal_autocheckpoint,
@@ -82,15 +84,9 @@ class Loader:
         on a first load, with no file stored when the run began, none can be there."""
         if not self.had_sources:
             return {}
-        rows = self.conn.execute(
-            select(
-                SOURCE.c.path,
-                SOURCE.c.size,
-                SOURCE.c.mtime_ns,
-                SOURCE.c.content_hash,
-                SOURCE.c.article_pk,
-            ).where(SOURCE.c.path.in_(paths))
-        )
+        mark = "?" if self.sqlite else "%s"  # sqlite3's and psycopg's placeholders
+        sql = STORED_SOURCES + placeholders(len(paths), mark)
+        rows = self.conn.exec_driver_sql(sql, tuple(paths))
         return {row[0]: StoredSource(*row[1:]) for row in rows}
 
     def start_load(self, commit: Callable[[], None]) -> bool:

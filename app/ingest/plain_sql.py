@@ -19,6 +19,19 @@ from typing import Any
 # Set on the writer's connection only; readers are unaffected.
 WAL_CHECKPOINT_BYTES = 64 << 20
 
+# What is stored of some files (app.ingest.files.StoredSource, after the path), followed by
+# the parenthesised list of their paths, one placeholder each in the driver's own style:
+# run through the driver, as SQLAlchemy's expanding IN took longer than the query itself.
+STORED_SOURCES = (
+    "SELECT path, size, mtime_ns, content_hash, article_pk FROM source_file WHERE path IN "
+)
+
+
+def placeholders(count: int, mark: str) -> str:
+    """`(?, ?, ...)`: the list of `count` placeholders in the driver's style ("?" or "%s")."""
+    return f"({', '.join([mark] * count)})"
+
+
 # Every file whose canonical URL another file holds too and won: (url, kept, dropped).
 DUPLICATES = """
 SELECT a.url, a.source_path, s.rel_path

@@ -26,7 +26,9 @@ from app.ingest.files import StoredSource
 from app.ingest.plain_sql import (
     DUPLICATES,
     SOURCES_UNDER_ROOT,
+    STORED_SOURCES,
     duplicate_entries,
+    placeholders,
     sqlite_datetime,
     under_root,
 )
@@ -41,7 +43,6 @@ SELECT
     EXISTS (SELECT 1 FROM source_file),
     (SELECT group_concat(name) FROM sqlite_master WHERE {BULK_INDEX_FILTER})
 """  # noqa: S608 (constants only)
-STORED = "SELECT path, size, mtime_ns, content_hash, article_pk FROM source_file WHERE path IN "
 # What the regular run writes when it changed nothing: the run's number and its time (the
 # names are fresh, or the catalogue would not qualify).
 FINISH = "UPDATE catalogue_state SET run_counter = run_counter + 1, last_ingest_at = :now"
@@ -85,8 +86,7 @@ class Comparison:
 
     def stored_sources(self, paths: list[str]) -> dict[str, StoredSource]:
         """What is stored of these files (see `app.ingest.files.file_tasks`)."""
-        placeholders = ", ".join("?" * len(paths))
-        rows = self.conn.execute(f"{STORED}({placeholders})", paths).fetchall()
+        rows = self.conn.execute(STORED_SOURCES + placeholders(len(paths), "?"), paths)
         return {row[0]: StoredSource(*row[1:]) for row in rows}
 
     def anything_gone(self, roots: Sequence[str]) -> bool:
