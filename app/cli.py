@@ -13,6 +13,7 @@ from pathlib import Path
 
 from app.database_url import normalise_database_url
 from app.ingest.files import DEFAULT_MAX_FILE_SIZE
+from app.ingest.lock import DEFAULT_LOCK_TIMEOUT
 
 KEEP_ALIVE_SECONDS = 75
 DEFAULT = " (default: %(default)s)"  # in an option's help, where argparse fills it in
@@ -121,12 +122,7 @@ def migrate(database_url: str | None) -> int:
     """Create the catalogue or bring its schema up to date."""
     from app.db import make_engine
     from app.ingest.bulk import restore_indexes
-    from app.ingest.lock import (
-        DEFAULT_LOCK_TIMEOUT,
-        CatalogueBusy,
-        CatalogueUnwritable,
-        writer_lock,
-    )
+    from app.ingest.lock import CatalogueBusy, CatalogueUnwritable, writer_lock
     from app.migrate import upgrade
 
     url = _database_url(database_url)
@@ -240,7 +236,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _echo(message: object, *, err: bool = False) -> None:
-    print(message, file=sys.stderr if err else sys.stdout)
+    """The command's output: results on stdout, problems on stderr."""
+    (sys.stderr if err else sys.stdout).write(f"{message}\n")
 
 
 def _at_least(minimum: int, kind: type[int] | type[float] = int) -> Callable[[str], float]:
@@ -314,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lock-timeout",
         type=_at_least(0, float),
         metavar="SECONDS",
-        default=600.0,
+        default=DEFAULT_LOCK_TIMEOUT,
         help=f"how long to wait for another ingest{DEFAULT}",
     )
 
